@@ -1,0 +1,132 @@
+"""An attention function, registered with transformers, that exposes attention internals.
+
+Hugging Face models look their attention function up by ``config._attn_implementation``
+in ``AttentionInterface``. mechscope registers one more, ``"mechscope"``, that computes
+attention the way transformers' eager code does, but passes q, k, v, the scores, the
+pattern and z through the hooks of that layer::
+
+    q, k, v --hook_q/k/v--> scores = q·kᵀ·scaling (+ softcap, + mask) --hook_attn_scores-->
+    pattern = softmax(scores) --hook_pattern--> z = pattern·v --hook_z--> o_proj
+
+The model only uses this function inside a hooks context that asks for one of these
+points (``HookedModel`` switches ``_attn_implementation`` there and back); layers with no
+attention hooks then run the model's own kernel (SDPA), so the rest of the model keeps
+its speed. Masks come in SDPA's format (boolean, or None for plain causal attention),
+built by transformers' own ``sdpa_mask``, so padding and sliding windows are respected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+ATTENTION_NAME = "mechscope"
+
+RunHooks = Callable[[str, Tensor], Tensor]
+"""``run(kind, tensor)``: pass ``tensor`` through the hooks of this layer's point ``kind``."""
+
+
+@dataclass
+class AttentionSite:
+    """How one attention module runs while mechscope's attention function is active."""
+
+    run: RunHooks | None = None
+    """Runs the layer's attention hooks; None when this layer has none."""
+    eager: bool = False
+    """Compute with eager math even without hooks (the model was loaded with ``eager``)."""
+    kinds: frozenset[str] = field(default_factory=frozenset)
+    """The attention kinds that have hooks in this layer."""
+
+
+# Attention modules currently inside a hooks context, and how each should run.
+# Filled and emptied by HookedModel's hook installer (always in a ``finally``).
+SITES: dict[nn.Module, AttentionSite] = {}
+
+
+def _no_hooks(kind: str, tensor: Tensor) -> Tensor:
+    return tensor
+
+
+def _apply_mask(scores: Tensor, mask: Tensor | None) -> Tensor:
+    """Mask scores the way SDPA would: a boolean mask keeps True, None means causal."""
+    min_value = torch.finfo(scores.dtype).min
+    if mask is None:
+        n_query, n_key = scores.shape[-2:]
+        if n_query == 1:
+            return scores
+        # SDPA's is_causal aligns the causal triangle to the upper left.
+        causal = torch.ones(n_query, n_key, dtype=torch.bool, device=scores.device).tril()
+        return scores.masked_fill(~causal, min_value)
+    if mask.dtype == torch.bool:
+        return scores.masked_fill(~mask, min_value)
+    return scores + mask
+
+
+def eager_attention(
+    module: nn.Module,
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attention_mask: Tensor | None,
+    *,
+    scaling: float | None,
+    dropout: float,
+    softcap: float | None,
+    run: RunHooks,
+) -> tuple[Tensor, Tensor]:
+    """transformers' eager attention with a hook call at each internal tensor.
+
+    Inputs are (batch, head, pos, d_head) as transformers passes them; hooks see the
+    canonical (batch, pos, head, d_head) layout. Returns z as (batch, pos, head, d_head).
+    """
+    q = run("attn.hook_q", query.transpose(1, 2)).transpose(1, 2)
+    k = run("attn.hook_k", key.transpose(1, 2)).transpose(1, 2)
+    v = run("attn.hook_v", value.transpose(1, 2)).transpose(1, 2)
+    if scaling is None:
+        scaling = q.shape[-1] ** -0.5
+    groups = q.shape[1] // k.shape[1]
+    scores = torch.matmul(q, repeat_kv(k, groups).transpose(2, 3)) * scaling
+    if softcap is not None:
+        scores = torch.tanh(scores / softcap) * softcap
+    scores = run("attn.hook_attn_scores", _apply_mask(scores, attention_mask))
+    # Softmax in at least float32, as transformers does for half precision.
+    pattern = nn.functional.softmax(scores, dim=-1, dtype=torch.promote_types(q.dtype, torch.float32)).to(q.dtype)
+    pattern = run("attn.hook_pattern", pattern)
+    pattern = nn.functional.dropout(pattern, p=dropout, training=module.training)
+    z = torch.matmul(pattern, repeat_kv(v, groups)).transpose(1, 2)
+    z = run("attn.hook_z", z)
+    return z.contiguous(), pattern
+
+
+def mechscope_attention(
+    module: nn.Module,
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attention_mask: Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    softcap: float | None = None,
+    **kwargs,
+) -> tuple[Tensor, Tensor | None]:
+    """The function transformers calls as ``attn_implementation="mechscope"``."""
+    site = SITES.get(module)
+    if site is None or (site.run is None and not site.eager):
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
+    run = site.run or _no_hooks
+    return eager_attention(
+        module, query, key, value, attention_mask,
+        scaling=scaling, dropout=dropout, softcap=softcap, run=run,
+    )
+
+
+AttentionInterface.register(ATTENTION_NAME, mechscope_attention)
+AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
