@@ -1,0 +1,44 @@
+"""Shared fixtures: tiny random models of every family, and smollm2-135m loaded once."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# Every test runs offline; a hub lookup must fail fast instead of waiting on the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny import ARCHS, tiny_hf_model, tiny_tokenizer  # noqa: E402
+
+from mechscope import HookedModel  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return tiny_tokenizer()
+
+
+@pytest.fixture(params=ARCHS)
+def arch(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def tiny(arch, tokenizer) -> HookedModel:
+    """A tiny random model of each family (sdpa attention), wrapped."""
+    return HookedModel(tiny_hf_model(arch), tokenizer, name=arch)
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """smollm2-135m, loaded once for the whole session (dequantized on first use)."""
+    import mechscope
+
+    try:
+        return mechscope.load_model("smollm2-135m")
+    except mechscope.MechscopeError as error:  # package not installed
+        pytest.skip(str(error))
