@@ -32,7 +32,7 @@ def test_globs_select_and_skip_on_request_points(tiny):
     z = tiny.hook_names("blocks.*.attn.hook_z")
     assert z == [f"blocks.{i}.attn.hook_z" for i in range(tiny.cfg.n_layers)]
     assert not any(name.endswith("hook_result") for name in tiny.hook_names("blocks.0.attn.*"))
-    assert tiny.hook_names("blocks.0.attn.hook_res*") == ["blocks.0.attn.hook_result"]
+    assert tiny.hook_names("blocks.0.attn.*result") == ["blocks.0.attn.hook_result"]
 
 
 def test_unknown_name_lists_closest(tiny):
@@ -74,3 +74,8 @@ def test_nested_contexts_run_outer_hooks_first(tiny):
         with torch.no_grad():
             tiny("the cat")
     assert order == ["outer", "inner", "outer"]
+
+
+def test_run_with_cache_accepts_a_name_predicate(tiny):
+    _, cache = tiny.run_with_cache("the cat", names=lambda name: name.endswith("hook_resid_post"))
+    assert list(cache) == [f"blocks.{i}.hook_resid_post" for i in range(tiny.cfg.n_layers)]

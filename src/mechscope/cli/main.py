@@ -124,7 +124,8 @@ def predict(
     with torch.no_grad():
         probs = hooked(prompt)[0, -1].float().softmax(-1)
     top = probs.topk(min(k, probs.shape[0]))
-    table = Table("rank", "token", "id", "probability", title=escape(repr(prompt)))
+    out.print(f"next token after {escape(repr(prompt))} ({escape(model)}):", soft_wrap=True)
+    table = Table("rank", "token", "id", "probability")
     for rank, (p, token_id) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
         table.add_row(str(rank), escape(repr(hooked.tokenizer.decode([token_id]))), str(token_id), f"{p:.4f}")
     out.print(table)

@@ -18,7 +18,7 @@ built by transformers' own ``sdpa_mask``, so padding and sliding windows are res
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -40,8 +40,6 @@ class AttentionSite:
     """Runs the layer's attention hooks; None when this layer has none."""
     eager: bool = False
     """Compute with eager math even without hooks (the model was loaded with ``eager``)."""
-    kinds: frozenset[str] = field(default_factory=frozenset)
-    """The attention kinds that have hooks in this layer."""
 
 
 # Attention modules currently inside a hooks context, and how each should run.

@@ -118,7 +118,7 @@ class HookedModel:
             self._reinstall()
             yield
         finally:
-            self._layers.remove(layer)
+            del self._layers[next(i for i, entry in enumerate(self._layers) if entry is layer)]
             self._reinstall()
 
     def _reinstall(self) -> None:
@@ -162,7 +162,7 @@ class HookedModel:
         self,
         input: ModelInput,
         *,
-        names: str | Sequence[str] | None = None,
+        names: str | Sequence[str] | Callable[[str], bool] | None = None,
         positions: Positions = None,
         device: torch.device | str | None = None,
         grad_metric: Callable[[Tensor], Tensor] | None = None,
@@ -171,8 +171,9 @@ class HookedModel:
         """Run the model and keep activations.
 
         Args:
-            names: hook names or globs to keep; None keeps every point except the
-                on-request ``attn.hook_result``.
+            names: hook names or globs to keep, or a predicate on names (TransformerLens'
+                ``names_filter``); None keeps every point except the on-request
+                ``attn.hook_result``.
             positions: keep only these (query) positions, to save memory.
             device: where to keep activations (e.g. ``"cpu"`` while the model is on GPU).
             grad_metric: ``metric(logits) -> scalar``; if given, also keep the gradient of
@@ -182,6 +183,8 @@ class HookedModel:
         batch = self.to_batch(input, attention_mask=attention_mask)
         if names is None:
             points = [p for p in self._points.values() if p.kind not in ON_REQUEST_KINDS]
+        elif callable(names):
+            points = [p for p in self._points.values() if names(p.name)]
         else:
             points = self._resolve_names(names)
         acts: dict[str, Tensor] = {}

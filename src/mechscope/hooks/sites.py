@@ -215,7 +215,7 @@ class Installation:
         """Per-head output: z[h] @ W_O[h]; the projection's output becomes their sum + b_O."""
         z_flat = _main_input(args, kwargs)
         w_o = self.adapter.W_O(point.layer)
-        z = z_flat.view(*z_flat.shape[:-1], w_o.shape[0], w_o.shape[1])
+        z = z_flat.reshape(*z_flat.shape[:-1], w_o.shape[0], w_o.shape[1])
         result = einsum(z, w_o, "batch pos head d_head, head d_head d_model -> batch pos head d_model")
         result = self.active.run(point, result)
         summed = result.sum(-2)

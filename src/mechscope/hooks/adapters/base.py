@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from mechscope.hooks.points import KIND_DIMS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelConfig:
     """Architecture summary of a wrapped model, in TransformerLens' vocabulary."""
 
@@ -272,6 +272,37 @@ class Adapter:
 
     def W_out(self, layer: int) -> Float[Tensor, "d_mlp d_model"]:
         raise NotImplementedError
+
+
+class FusedQKVAdapter(Adapter):
+    """A family whose Q, K and V come out of one fused projection (GPT-2, GPT-NeoX).
+
+    Subclasses say how to cut the fused weight and bias: ``which`` is 0, 1, 2 for Q, K, V.
+    """
+
+    def _qkv(self, layer: int, which: int) -> Float[Tensor, "head d_model d_head"]:
+        raise NotImplementedError
+
+    def _qkv_bias(self, layer: int, which: int) -> Float[Tensor, "head d_head"] | None:
+        raise NotImplementedError
+
+    def W_Q(self, layer: int) -> Float[Tensor, "head d_model d_head"]:
+        return self._qkv(layer, 0)
+
+    def W_K(self, layer: int) -> Float[Tensor, "kv_head d_model d_head"]:
+        return self._qkv(layer, 1)
+
+    def W_V(self, layer: int) -> Float[Tensor, "kv_head d_model d_head"]:
+        return self._qkv(layer, 2)
+
+    def b_Q(self, layer: int) -> Float[Tensor, "head d_head"] | None:
+        return self._qkv_bias(layer, 0)
+
+    def b_K(self, layer: int) -> Float[Tensor, "kv_head d_head"] | None:
+        return self._qkv_bias(layer, 1)
+
+    def b_V(self, layer: int) -> Float[Tensor, "kv_head d_head"] | None:
+        return self._qkv_bias(layer, 2)
 
 
 def linear_heads(linear: nn.Linear, n_heads: int) -> Float[Tensor, "head d_model d_head"]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from jaxtyping import Float
 from torch import Tensor
 
-from mechscope.hooks.adapters.base import Adapter
+from mechscope.hooks.adapters.base import FusedQKVAdapter
 
 
-class GPT2Adapter(Adapter):
+class GPT2Adapter(FusedQKVAdapter):
     family = "gpt2"
     model_types = ("gpt2",)
     normalization = "layernorm"
@@ -52,24 +52,6 @@ class GPT2Adapter(Adapter):
         d_model = self.config.hidden_size
         bias = self.in_block(layer, "attn.c_attn").bias
         return bias[which * d_model : (which + 1) * d_model].view(self.config.num_attention_heads, -1)
-
-    def b_Q(self, layer: int) -> Float[Tensor, "head d_head"]:
-        return self._qkv_bias(layer, 0)
-
-    def b_K(self, layer: int) -> Float[Tensor, "kv_head d_head"]:
-        return self._qkv_bias(layer, 1)
-
-    def b_V(self, layer: int) -> Float[Tensor, "kv_head d_head"]:
-        return self._qkv_bias(layer, 2)
-
-    def W_Q(self, layer: int) -> Float[Tensor, "head d_model d_head"]:
-        return self._qkv(layer, 0)
-
-    def W_K(self, layer: int) -> Float[Tensor, "kv_head d_model d_head"]:
-        return self._qkv(layer, 1)
-
-    def W_V(self, layer: int) -> Float[Tensor, "kv_head d_model d_head"]:
-        return self._qkv(layer, 2)
 
     def W_O(self, layer: int) -> Float[Tensor, "head d_head d_model"]:
         weight = self.in_block(layer, self.out_proj_path).weight  # (head d_head) d_model

@@ -14,10 +14,10 @@ from __future__ import annotations
 from jaxtyping import Float
 from torch import Tensor
 
-from mechscope.hooks.adapters.base import Adapter
+from mechscope.hooks.adapters.base import FusedQKVAdapter
 
 
-class GPTNeoXAdapter(Adapter):
+class GPTNeoXAdapter(FusedQKVAdapter):
     family = "gpt_neox"
     model_types = ("gpt_neox",)
     normalization = "layernorm"
@@ -46,24 +46,6 @@ class GPTNeoXAdapter(Adapter):
     def _qkv_bias(self, layer: int, which: int) -> Float[Tensor, "head d_head"] | None:
         bias = self.in_block(layer, "attention.query_key_value").bias
         return None if bias is None else bias.view(self.config.num_attention_heads, 3, self.d_head)[:, which]
-
-    def b_Q(self, layer: int) -> Float[Tensor, "head d_head"] | None:
-        return self._qkv_bias(layer, 0)
-
-    def b_K(self, layer: int) -> Float[Tensor, "kv_head d_head"] | None:
-        return self._qkv_bias(layer, 1)
-
-    def b_V(self, layer: int) -> Float[Tensor, "kv_head d_head"] | None:
-        return self._qkv_bias(layer, 2)
-
-    def W_Q(self, layer: int) -> Float[Tensor, "head d_model d_head"]:
-        return self._qkv(layer, 0)
-
-    def W_K(self, layer: int) -> Float[Tensor, "kv_head d_model d_head"]:
-        return self._qkv(layer, 1)
-
-    def W_V(self, layer: int) -> Float[Tensor, "kv_head d_model d_head"]:
-        return self._qkv(layer, 2)
 
     def W_O(self, layer: int) -> Float[Tensor, "head d_head d_model"]:
         weight = self.in_block(layer, self.out_proj_path).weight  # d_model (head d_head)
