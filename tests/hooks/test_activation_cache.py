@@ -40,9 +40,17 @@ def test_stack_head_results_sum_to_attn_out_less_bias(tiny):
 
 def test_accumulated_resid(tiny):
     _, cache = tiny.run_with_cache(PROMPT)
-    stack = cache.accumulated_resid(incl_mid=not tiny.cfg.parallel_attn)
-    assert stack.labels[0] == "0_pre" and stack.labels[-1] == "final_post"
-    torch.testing.assert_close(stack.components[-1], cache["resid_post", tiny.cfg.n_layers - 1])
+    mid = not tiny.cfg.parallel_attn
+    stack = cache.accumulated_resid(incl_mid=mid)
+    expected = []
+    for layer in range(tiny.cfg.n_layers):
+        expected += [("resid_pre", layer)] + ([("resid_mid", layer)] if mid else [])
+    expected.append(("resid_post", tiny.cfg.n_layers - 1))
+    assert len(stack) == len(expected) and stack.labels[0] == "0_pre" and stack.labels[-1] == "final_post"
+    for component, key in zip(stack.components, expected):
+        torch.testing.assert_close(component, cache[key], atol=0, rtol=0)
+    up_to_1 = cache.accumulated_resid(layer=1)
+    assert up_to_1.labels == ("0_pre", "1_pre")
 
 
 def test_logit_attrs_sum_to_the_logit(tiny):

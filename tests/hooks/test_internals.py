@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 PROMPT = "the cat sat on the mat and the dog sat on the big red mat"
@@ -78,7 +79,7 @@ def test_zero_ablating_a_head_changes_logits_only_through_its_path(tiny):
 
 def test_patching_resid_mid_moves_the_mlp_input_and_the_residual(tiny):
     if tiny.cfg.parallel_attn:
-        return  # no resid_mid: covered by test_points
+        pytest.skip("parallel attention has no resid_mid (test_points checks the error)")
     patch = torch.randn(1, len(tiny.to_str_tokens(PROMPT)), tiny.cfg.d_model)
     names = ["blocks.0.hook_resid_mid", "blocks.0.hook_mlp_out", "blocks.0.hook_resid_post"]
     with tiny.hooks(fwd=[("blocks.0.hook_resid_mid", lambda t, hook: patch)]):
@@ -124,15 +125,22 @@ def test_replacing_the_pattern_changes_z_accordingly(tiny):
     torch.testing.assert_close(cache["z", 0], v.cumsum(1) / counts, atol=1e-5, rtol=1e-5)
 
 
-def test_head_results_sum_to_attention_output(tiny):
-    _, cache = tiny.run_with_cache(PROMPT, names=["blocks.1.attn.hook_result", "blocks.1.hook_attn_out", "blocks.1.attn.hook_z"])
-    result = cache["result", 1]
-    bias = tiny.adapter.b_O(1)
-    summed = result.sum(2) + (0 if bias is None else bias)
-    if not tiny.cfg.post_norms:
-        torch.testing.assert_close(summed, cache["attn_out", 1], atol=1e-5, rtol=0)
-    expected = torch.einsum("bphd,hdm->bphm", cache["z", 1], tiny.adapter.W_O(1))
-    torch.testing.assert_close(result, expected, atol=1e-5, rtol=0)
+def test_head_results_sum_to_the_projection_output(tiny):
+    """Per-head results (plus b_O) add up to what the output projection computes in a run
+    that never asked for them; reading them leaves that output untouched."""
+    a = tiny.adapter
+    out_proj = a.in_block(1, a.out_proj_path)
+    seen = {}
+    handle = out_proj.register_forward_hook(lambda mod, args, out: seen.setdefault("out", out.detach()))
+    try:
+        tiny.run_with_cache(PROMPT, names="blocks.1.hook_resid_post")
+        plain = seen.pop("out")
+        _, cache = tiny.run_with_cache(PROMPT, names=["blocks.1.attn.hook_result"])
+    finally:
+        handle.remove()
+    torch.testing.assert_close(seen["out"], plain, atol=0, rtol=0)
+    bias = a.b_O(1)
+    torch.testing.assert_close(cache["result", 1].sum(2) + (0 if bias is None else bias), plain, atol=1e-5, rtol=0)
 
 
 def test_mlp_points(tiny):
@@ -148,3 +156,35 @@ def test_mlp_points(tiny):
     if tiny.cfg.gated_mlp:
         act = tiny.adapter.in_block(0, "mlp.act_fn")
         torch.testing.assert_close(act(cache["pre", 0]) * cache["pre_linear", 0], cache["post", 0], atol=1e-5, rtol=0)
+
+
+def test_patching_one_kv_head_touches_only_its_query_group(tiny):
+    """Under grouped-query attention a key/value head serves n_heads / n_kv_heads query
+    heads; replacing kv head 0 changes exactly those heads' z."""
+    group = tiny.cfg.n_heads // tiny.cfg.n_kv_heads
+    names = ["blocks.0.attn.hook_z"]
+    _, clean = tiny.run_with_cache(PROMPT, names=names)
+
+    def scramble(v, hook):
+        v = v.clone()
+        v[:, :, 0] = torch.randn_like(v[:, :, 0])
+        return v
+
+    with tiny.hooks(fwd=[("blocks.0.attn.hook_v", scramble)]):
+        _, patched = tiny.run_with_cache(PROMPT, names=names)
+    changed = (patched["z", 0] - clean["z", 0]).abs().amax(dim=(0, 1, 3)) > 1e-6
+    assert changed.tolist() == [h < group for h in range(tiny.cfg.n_heads)]
+
+
+def test_kept_activations_are_copies(tiny):
+    """An in-place edit by a later hook (here on the next block's resid_pre, the very
+    same tensor as this block's resid_post) does not change what the cache kept."""
+    def zero_in_place(t, hook):
+        t.zero_()
+
+    names = ["blocks.0.hook_resid_post"]
+    _, clean = tiny.run_with_cache(PROMPT, names=names)
+    with tiny.hooks(fwd=[("blocks.1.hook_resid_pre", zero_in_place)]):
+        # run_with_cache's hooks run after the outer context's, on each point in turn
+        _, cache = tiny.run_with_cache(PROMPT, names=names)
+    torch.testing.assert_close(cache["resid_post", 0], clean["resid_post", 0])

@@ -14,6 +14,10 @@ def test_hook_name_short_forms():
     assert hook_name("pattern", 0) == "blocks.0.attn.hook_pattern"
     assert hook_name("scale", 2, "ln1") == "blocks.2.ln1.hook_scale"
     assert hook_name("scale") == "ln_final.hook_scale"
+    with pytest.raises(HookPointError, match="name one"):
+        hook_name("scale", 3)
+    with pytest.raises(HookPointError, match="not per layer"):
+        hook_name("embed", 3)
     assert hook_name("embed") == "hook_embed"
     with pytest.raises(HookPointError, match="per layer"):
         hook_name("z")
@@ -33,6 +37,9 @@ def test_globs_select_and_skip_on_request_points(tiny):
     assert z == [f"blocks.{i}.attn.hook_z" for i in range(tiny.cfg.n_layers)]
     assert not any(name.endswith("hook_result") for name in tiny.hook_names("blocks.0.attn.*"))
     assert tiny.hook_names("blocks.0.attn.*result") == ["blocks.0.attn.hook_result"]
+    assert tiny.hook_names("blocks.0.attn.hook_res*") == ["blocks.0.attn.hook_result"]  # nothing else matches
+    with pytest.raises(HookPointError, match="expected one exact hook name"):
+        tiny.hook_point("blocks.*.attn.hook_z")
 
 
 def test_unknown_name_lists_closest(tiny):

@@ -58,7 +58,9 @@ def test_missing_bundled_package_gives_pip_command(monkeypatch, tmp_path):
 
 
 def test_hub_id_without_network_suggests_a_local_path(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read at import, so patch the constant
     with pytest.raises(ModelNotFoundError, match=r"no network.*load_model\('DIR'\)"):
         mechscope.load_model("someone/some-model-that-is-not-cached")
 
@@ -105,3 +107,29 @@ def test_interrupted_conversion_leaves_no_entry(monkeypatch, tmp_path):
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: tok)
     cache.dequantize_to_cache(tmp_path / "fake.gguf", entry, {"test": True})
     assert cache.is_complete(entry) and (entry / "model.safetensors").is_file()
+
+
+def test_unsupported_family_is_refused_before_weights_load(tmp_path):
+    from transformers import BertConfig
+
+    from mechscope.errors import UnsupportedArchitectureError
+
+    BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+               intermediate_size=8).save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"not read")
+    with pytest.raises(UnsupportedArchitectureError, match="'bert' model; mechscope has adapters for"):
+        mechscope.load_model(str(tmp_path))
+
+
+def test_stale_cache_entry_is_replaced(monkeypatch, tmp_path):
+    import transformers
+
+    hf, tok = tiny_hf_model("llama-gqa"), tiny_tokenizer()
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", lambda *a, **k: hf)
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: tok)
+    entry = tmp_path / "models" / "x"
+    entry.mkdir(parents=True)
+    (entry / cache.MANIFEST).write_text('{"format": 0}')  # an older cache format
+    assert not cache.is_complete(entry)
+    cache.dequantize_to_cache(tmp_path / "fake.gguf", entry, {})
+    assert cache.is_complete(entry)

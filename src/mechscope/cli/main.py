@@ -56,7 +56,7 @@ def models() -> None:
     table = Table("name", "installed", "cached", "description")
     for model in BUNDLED.values():
         installed = model.installed()
-        cached = installed and is_complete(entry_dir(f"{model.name}-{model.version()}"))
+        cached = installed and is_complete(entry_dir(model.cache_key()))
         table.add_row(model.name, "yes" if installed else "no", "yes" if cached else "no", model.description)
     out.print(table)
     missing = [m for m in BUNDLED.values() if not m.installed()]

@@ -201,7 +201,7 @@ class ActivationCache(Mapping[str, Tensor]):
             return parts
         norm = adapter.norm(layer, "ln1_post")
         scale = self._pos(("scale", layer, "ln1_post"), pos)
-        return parts / scale * adapter.norm_weight(norm).to(parts)
+        return (parts / scale.to(parts) * adapter.norm_weight(norm).to(parts)).to(parts.dtype)
 
     # ------------------------------------------------------------- final norm
     def apply_ln_to_stack(

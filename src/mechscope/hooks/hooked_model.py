@@ -57,7 +57,7 @@ class HookedModel:
         self.cfg = self.adapter.summary()
         """Architecture summary (n_layers, d_model, n_heads, …)."""
         self._points = build_points(self.cfg.n_layers, self.adapter.kinds())
-        self._layers: list[tuple[list, list, set]] = []
+        self._contexts: list[tuple[list, list, set]] = []  # one entry per open hooks context
         self._installation: Installation | None = None
 
     def __repr__(self) -> str:
@@ -84,8 +84,10 @@ class HookedModel:
 
     def hook_point(self, name: str) -> HookPoint:
         """The :class:`HookPoint` called ``name`` (its layer, kind and dimension names)."""
-        (point,) = self._resolve_names([name])
-        return point
+        points = self._resolve_names([name])
+        if len(points) != 1:
+            raise HookPointError(f"expected one exact hook name; {name!r} matches {len(points)} points")
+        return points[0]
 
     def _resolve_names(self, names: str | Sequence[str]) -> list[HookPoint]:
         return resolve(names, self._points, missing_reason=self.adapter.missing_reasons())
@@ -106,29 +108,38 @@ class HookedModel:
     def hooks(self, fwd: HookList = (), bwd: HookList = ()) -> Iterator[HookedModel]:
         """Attach forward hooks (``fn(activation, hook)``) and backward hooks
         (``fn(gradient, hook)``) for the duration of the block. Contexts nest; hooks on
-        one point run outer first. Everything is removed on exit, also after an error."""
-        with self._hooks(fwd, bwd, ()):
+        one point run outer first. Everything is removed on exit, also after an error.
+
+        A replacement tensor must have the activation's shape; it is moved to the
+        activation's device and dtype (so a cache kept on the CPU can patch a GPU model).
+        Backward hooks fire in whatever backward pass runs inside the block, also when
+        no parameter requires grad (the embeddings are then made leaves)."""
+        leaves = self._leaf_hooks() if bwd else []
+        with self._hooks([*leaves, *fwd], bwd, ()):
             yield self
+
+    def _leaf_hooks(self) -> list[tuple[str, HookFn]]:
+        return [(name, _make_leaf) for name in ("hook_embed", "hook_pos_embed") if name in self._points]
 
     @contextmanager
     def _hooks(self, fwd: HookList, bwd: HookList, graph: Sequence[str]) -> Iterator[None]:
-        layer = (self._resolve_hooks(fwd, "fwd"), self._resolve_hooks(bwd, "bwd"), set(graph))
-        self._layers.append(layer)
+        context = (self._resolve_hooks(fwd, "fwd"), self._resolve_hooks(bwd, "bwd"), set(graph))
+        self._contexts.append(context)
         try:
             self._reinstall()
             yield
         finally:
-            del self._layers[next(i for i, entry in enumerate(self._layers) if entry is layer)]
+            del self._contexts[next(i for i, entry in enumerate(self._contexts) if entry is context)]
             self._reinstall()
 
     def _reinstall(self) -> None:
         if self._installation is not None:
             self._installation.remove()
             self._installation = None
-        if not self._layers:
+        if not self._contexts:
             return
         active = ActiveHooks()
-        for fwd, bwd, graph in self._layers:
+        for fwd, bwd, graph in self._contexts:
             for point, fn in fwd:
                 active.fwd[point.name].append(fn)
             for point, fn in bwd:
@@ -172,8 +183,8 @@ class HookedModel:
 
         Args:
             names: hook names or globs to keep, or a predicate on names (TransformerLens'
-                ``names_filter``); None keeps every point except the on-request
-                ``attn.hook_result``.
+                ``names_filter``); None keeps every point. ``attn.hook_result`` is kept
+                only when named or globbed explicitly (see :func:`points.resolve`).
             positions: keep only these (query) positions, to save memory.
             device: where to keep activations (e.g. ``"cpu"`` while the model is on GPU).
             grad_metric: ``metric(logits) -> scalar``; if given, also keep the gradient of
@@ -184,16 +195,23 @@ class HookedModel:
         if names is None:
             points = [p for p in self._points.values() if p.kind not in ON_REQUEST_KINDS]
         elif callable(names):
-            points = [p for p in self._points.values() if names(p.name)]
+            points = [p for p in self._points.values() if p.kind not in ON_REQUEST_KINDS and names(p.name)]
         else:
             points = self._resolve_names(names)
         acts: dict[str, Tensor] = {}
         attached: dict[str, Tensor] = {}
 
-        def keep(tensor: Tensor, hook: HookPoint) -> None:
-            acts[hook.name] = select_positions(tensor.detach(), positions, hook.pos_dim).to(device or tensor.device)
-            if grad_metric is not None:
-                attached[hook.name] = tensor
+        def keep(tensor: Tensor, hook: HookPoint) -> Tensor | None:
+            # A copy: a later in-place hook (on this tensor or on an alias of it, such as
+            # the next block's resid_pre) must not change what was kept.
+            kept = select_positions(tensor.detach(), positions, hook.pos_dim)
+            acts[hook.name] = kept.to(device or tensor.device, copy=kept.data_ptr() == tensor.data_ptr())
+            if grad_metric is None:
+                return None
+            if not tensor.requires_grad:  # an outer hook patched in a constant
+                tensor = tensor.detach().requires_grad_(True)
+            attached[hook.name] = tensor
+            return tensor
 
         fwd = [(p.name, keep) for p in points]
         if grad_metric is None:
@@ -201,8 +219,7 @@ class HookedModel:
                 logits = self.forward(batch)
             return logits, ActivationCache(self, acts, {}, batch, positions)
 
-        leaves = [(name, _make_leaf) for name in ("hook_embed", "hook_pos_embed") if name in self._points]
-        with torch.enable_grad(), self._hooks(leaves + fwd, (), [p.name for p in points]):
+        with torch.enable_grad(), self._hooks(self._leaf_hooks() + fwd, (), [p.name for p in points]):
             logits = self.forward(batch)
             metric = grad_metric(logits)
         if not isinstance(metric, Tensor) or metric.numel() != 1:
@@ -248,19 +265,29 @@ class HookedModel:
 
     def to_batch(self, input: ModelInput, *, attention_mask: Tensor | None = None) -> TokenBatch:
         """Any accepted input as a :class:`TokenBatch` on the model's device, checked."""
+        if attention_mask is not None and not isinstance(input, Tensor):
+            raise InputError(
+                "attention_mask goes with token ids only; prompts are tokenized with their own mask, "
+                "and a TokenBatch carries one"
+            )
         if isinstance(input, TokenBatch):
             batch = input.to(self.device)
         elif isinstance(input, str) or (isinstance(input, Sequence) and not isinstance(input, Tensor)):
             batch = self.tokenize(input)
         elif isinstance(input, Tensor):
             ids = input.unsqueeze(0) if input.dim() == 1 else input
-            if ids.dim() != 2 or ids.dtype not in (torch.long, torch.int, torch.int32, torch.int64):
+            if ids.dim() != 2 or ids.dtype not in (torch.long, torch.int32, torch.int16, torch.uint8):
                 raise InputError(
                     f"token ids must be an integer tensor of shape (pos) or (batch pos); "
                     f"received {ids.dtype} {tuple(input.shape)}"
                 )
-            mask = torch.ones_like(ids) if attention_mask is None else attention_mask.reshape(ids.shape)
-            batch = TokenBatch(ids.long(), mask.long()).to(self.device)
+            if attention_mask is None:
+                attention_mask = torch.ones_like(ids)
+            elif attention_mask.numel() != ids.numel():
+                raise InputError(
+                    f"attention_mask must match the ids' shape {tuple(ids.shape)}; received {tuple(attention_mask.shape)}"
+                )
+            batch = TokenBatch(ids.long(), attention_mask.reshape(ids.shape).long()).to(self.device)
         else:
             raise InputError(
                 f"expected a prompt, a list of prompts, token ids or a TokenBatch; received {type(input).__name__}"

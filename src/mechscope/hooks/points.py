@@ -94,6 +94,11 @@ def hook_name(kind: str, layer: int | None = None, norm: str | None = None) -> s
     (``"ln1"``, ``"ln2"``, ``"ln1_post"``, ``"ln2_post"``, or None for the final norm).
     """
     if kind == "scale":
+        if layer is not None and norm is None:
+            raise HookPointError(
+                f"a block has several norms; name one: hook_name('scale', {layer}, 'ln1') or 'ln2' "
+                f"(Gemma also 'ln1_post', 'ln2_post'); for the final norm use hook_name('scale')"
+            )
         full = f"{norm}.hook_scale" if norm else "ln_final.hook_scale"
     else:
         full = _SHORT.get(kind, kind)
@@ -103,6 +108,8 @@ def hook_name(kind: str, layer: int | None = None, norm: str | None = None) -> s
             f"or a full kind such as 'attn.hook_z'"
         )
     if full in GLOBAL_KINDS:
+        if layer is not None:
+            raise HookPointError(f"{full} is not per layer; call hook_name({kind!r}) without a layer")
         return full
     if layer is None:
         raise HookPointError(f"hook kind {kind!r} is per layer; pass a layer, e.g. hook_name({kind!r}, 0)")
@@ -146,7 +153,8 @@ def resolve(
     """The hook points that names or globs select, in forward order, without duplicates.
 
     An exact name must exist; a glob must match at least one point. A glob selects
-    ``attn.hook_result`` (computed only on request) only if it contains ``result``. Errors name the closest
+    ``attn.hook_result`` (computed only on request) only if it contains ``result`` or
+    matches nothing else. Errors name the closest
     valid points, or say why a point does not exist in this architecture when
     ``missing_reason`` knows (e.g. ``hook_resid_mid`` under parallel attention).
     """
@@ -157,11 +165,12 @@ def resolve(
         if not isinstance(pattern, str):
             raise HookPointError(f"hook point names must be strings; received {pattern!r}")
         if _GLOB.search(pattern):
-            # Points computed only on request join a glob only if it names them.
+            # Points computed only on request join a glob that names them or matches nothing else.
+            everything = fnmatch.filter(points, pattern)
             matched = [
-                name for name in fnmatch.filter(points, pattern)
+                name for name in everything
                 if points[name].kind not in ON_REQUEST_KINDS or _short_kind(points[name]) in pattern
-            ]
+            ] or everything
             if not matched:
                 raise HookPointError(
                     f"no hook point matches {pattern!r}; examples of valid names: "

