@@ -200,12 +200,14 @@ class HookedModel:
             points = self._resolve_names(names)
         acts: dict[str, Tensor] = {}
         attached: dict[str, Tensor] = {}
+        # With other hooks active, one of them may edit in place a tensor already kept, or
+        # an alias of it (the next block's resid_pre is this block's resid_post): keep
+        # copies then. transformers itself never edits activations in place.
+        copy = bool(self._contexts)
 
         def keep(tensor: Tensor, hook: HookPoint) -> Tensor | None:
-            # A copy: a later in-place hook (on this tensor or on an alias of it, such as
-            # the next block's resid_pre) must not change what was kept.
             kept = select_positions(tensor.detach(), positions, hook.pos_dim)
-            acts[hook.name] = kept.to(device or tensor.device, copy=kept.data_ptr() == tensor.data_ptr())
+            acts[hook.name] = kept.to(device or tensor.device, copy=copy and kept.data_ptr() == tensor.data_ptr())
             if grad_metric is None:
                 return None
             if not tensor.requires_grad:  # an outer hook patched in a constant
