@@ -12,15 +12,12 @@ from __future__ import annotations
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Callable
-from functools import wraps
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mechscope.errors import MechscopeError
+from mechscope.cli.common import clean_errors, out
 
 app = typer.Typer(
     add_completion=False,
@@ -28,26 +25,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Mechanistic interpretability of Hugging Face language models.",
 )
-out = Console()
-err = Console(stderr=True)
-
-
-def _clean_errors(command: Callable) -> Callable:
-    """Turn mechscope's errors into one line on stderr and exit status 2."""
-
-    @wraps(command)
-    def run(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except MechscopeError as error:
-            err.print(f"[bold red]error[/]: {escape(str(error))}", soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return run
 
 
 @app.command()
-@_clean_errors
+@clean_errors
 def models() -> None:
     """List the bundled models and whether each is installed and cached."""
     from mechscope.models import BUNDLED
@@ -66,7 +47,7 @@ def models() -> None:
 
 
 @app.command()
-@_clean_errors
+@clean_errors
 def inspect(
     model: str = typer.Argument(..., help="Bundled name, local directory, .gguf file or hub id."),
     all_points: bool = typer.Option(False, "--all", help="List every hook point instead of one line per kind."),
@@ -104,7 +85,7 @@ def _group_by_kind(names: list[str]) -> dict[str, list[int]]:
 
 
 @app.command()
-@_clean_errors
+@clean_errors
 def predict(
     model: str = typer.Argument(..., help="Bundled name, local directory, .gguf file or hub id."),
     prompt: str = typer.Argument(..., help="Text whose next token to predict."),

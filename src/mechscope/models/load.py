@@ -203,7 +203,7 @@ def _quiet_progress() -> Iterator[None]:
 def _announce(name: str, entry: Path) -> None:
     from rich.console import Console
 
-    Console(stderr=True).print(f"[bold]mechscope[/]: dequantizing {name} once; cached at {entry}")
+    Console(stderr=True).print(f"[bold]mechscope[/]: dequantizing {name} once; cached at {entry}", soft_wrap=True)
 
 
 def _first_line(err: Exception) -> str:

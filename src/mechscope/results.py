@@ -1,0 +1,78 @@
+"""What every technique returns: a frozen dataclass that can be saved and looked at.
+
+A technique's result subclasses :class:`Result`::
+
+    @dataclass(frozen=True)
+    class LogitLensResult(Result):
+        probs: Float[Tensor, "layer pos"]
+        \"\"\"Probability of the answer at each layer and position.\"\"\"
+        tokens: tuple[str, ...]
+
+        def plot(self) -> Figure:
+            return heatmap(self.probs, ...)
+
+and gets ``to_dict()`` (tensors become nested lists) and ``save(path)`` (JSON, written to
+a temporary file and renamed, so a failure never leaves a half-written result).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class Result:
+    """Base of technique results (subclasses are frozen dataclasses)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain JSON-able values; tensors become nested lists."""
+        if not dataclasses.is_dataclass(self):  # pragma: no cover - programming error
+            raise TypeError(f"{type(self).__name__} must be a dataclass")
+        out = {"type": type(self).__name__}
+        for field in dataclasses.fields(self):
+            if field.name.startswith("_"):
+                continue
+            out[field.name] = to_jsonable(getattr(self, field.name))
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``to_dict()`` as JSON to ``path``, atomically."""
+        return write_json(path, self.to_dict())
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, Result):
+        return value.to_dict()
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        return to_jsonable(value.item() if value.dim() == 0 else value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if dataclasses.is_dataclass(value):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write JSON through a temporary file and a rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
