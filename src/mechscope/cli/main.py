@@ -3,6 +3,7 @@
     mechscope models                         # known models, installed? cached?
     mechscope inspect smollm2-135m           # architecture and hook points
     mechscope predict smollm2-135m "The Eiffel Tower is located in the city of" -k 5
+    mechscope heads smollm2-135m             # attention-head roles
 
 Bad input prints one line, ``error: …``, and exits with status 2; never a traceback.
 """
@@ -110,6 +111,17 @@ def predict(
     for rank, (p, token_id) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
         table.add_row(str(rank), escape(repr(hooked.tokenizer.decode([token_id]))), str(token_id), f"{p:.4f}")
     out.print(table)
+
+
+def _register_technique_commands() -> None:
+    """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
+    from mechscope.cli import heads
+
+    for module in (heads,):
+        module.register(app)
+
+
+_register_technique_commands()
 
 
 def main() -> None:
