@@ -191,8 +191,9 @@ class ActivationCache(Mapping[str, Tensor]):
         bias = self.model.adapter.b_O(layer)
         if bias is None:
             return None
-        like = self._pos(("attn_out", layer), pos)
-        return self._post_norm(layer, bias.to(like).expand_as(like).unsqueeze(0), pos)[0]
+        z = self._pos(("z", layer), pos)  # batch *pos head d_head
+        expanded = bias.to(z).expand(*z.shape[:-2], bias.shape[-1])
+        return self._post_norm(layer, expanded.unsqueeze(0), pos)[0]
 
     def _post_norm(self, layer: int, parts: Tensor, pos: PosSelector) -> Tensor:
         """Apply Gemma's post-attention norm, with its kept scale, to per-head parts."""

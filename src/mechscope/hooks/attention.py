@@ -40,6 +40,10 @@ class AttentionSite:
     """Runs the layer's attention hooks; None when this layer has none."""
     eager: bool = False
     """Compute with eager math even without hooks (the model was loaded with ``eager``)."""
+    prefix: tuple[Tensor, Tensor] | None = None
+    """Keys and values (batch, kv_head, prefix_pos, d_head) of earlier positions, put in
+    front of this call's own: lets a run recompute only the positions from some point on
+    (see :mod:`mechscope.hooks.replay`)."""
 
 
 # Attention modules currently inside a hooks context, and how each should run.
@@ -66,6 +70,13 @@ def _apply_mask(scores: Tensor, mask: Tensor | None) -> Tensor:
     return scores + mask
 
 
+def _causal_after(n_prefix: int, n_query: int, device: torch.device) -> Tensor:
+    """Boolean mask for queries at positions n_prefix … over keys 0 … n_prefix + n_query."""
+    query = torch.arange(n_prefix, n_prefix + n_query, device=device)[:, None]
+    key = torch.arange(n_prefix + n_query, device=device)[None, :]
+    return (key <= query)[None, None]
+
+
 def eager_attention(
     module: nn.Module,
     query: Tensor,
@@ -77,15 +88,19 @@ def eager_attention(
     dropout: float,
     softcap: float | None,
     run: RunHooks,
+    prefix: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """transformers' eager attention with a hook call at each internal tensor.
 
     Inputs are (batch, head, pos, d_head) as transformers passes them; hooks see the
     canonical (batch, pos, head, d_head) layout. Returns z as (batch, pos, head, d_head).
+    A ``prefix`` of earlier keys and values joins after the hooks: hook_k/hook_v hold
+    this call's positions, like hook_q; the scores and pattern span all keys.
     """
     q = run("attn.hook_q", query.transpose(1, 2)).transpose(1, 2)
     k = run("attn.hook_k", key.transpose(1, 2)).transpose(1, 2)
     v = run("attn.hook_v", value.transpose(1, 2)).transpose(1, 2)
+    k, v = _with_prefix(prefix, k, v)
     if scaling is None:
         scaling = q.shape[-1] ** -0.5
     groups = q.shape[1] // k.shape[1]
@@ -114,16 +129,25 @@ def mechscope_attention(
     **kwargs,
 ) -> tuple[Tensor, Tensor | None]:
     """The function transformers calls as ``attn_implementation="mechscope"``."""
-    site = SITES.get(module)
-    if site is None or (site.run is None and not site.eager):
+    site = SITES.get(module) or AttentionSite()
+    if site.prefix is not None and attention_mask is None:
+        # plain causal attention, but the queries now start after the prefix
+        attention_mask = _causal_after(site.prefix[0].shape[2], query.shape[2], query.device)
+    if site.run is None and not site.eager:
+        key, value = _with_prefix(site.prefix, key, value)
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
-    run = site.run or _no_hooks
     return eager_attention(
         module, query, key, value, attention_mask,
-        scaling=scaling, dropout=dropout, softcap=softcap, run=run,
+        scaling=scaling, dropout=dropout, softcap=softcap, run=site.run or _no_hooks, prefix=site.prefix,
     )
+
+
+def _with_prefix(prefix: tuple[Tensor, Tensor] | None, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+    if prefix is None:
+        return key, value
+    return torch.cat([prefix[0].to(key.dtype), key], dim=2), torch.cat([prefix[1].to(value.dtype), value], dim=2)
 
 
 AttentionInterface.register(ATTENTION_NAME, mechscope_attention)

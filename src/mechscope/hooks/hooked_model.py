@@ -57,7 +57,7 @@ class HookedModel:
         self.cfg = self.adapter.summary()
         """Architecture summary (n_layers, d_model, n_heads, …)."""
         self._points = build_points(self.cfg.n_layers, self.adapter.kinds())
-        self._contexts: list[tuple[list, list, set]] = []  # one entry per open hooks context
+        self._contexts: list[tuple[list, list, set, dict]] = []  # one entry per open hooks context
         self._installation: Installation | None = None
 
     def __repr__(self) -> str:
@@ -122,8 +122,17 @@ class HookedModel:
         return [(name, _make_leaf) for name in ("hook_embed", "hook_pos_embed") if name in self._points]
 
     @contextmanager
-    def _hooks(self, fwd: HookList, bwd: HookList, graph: Sequence[str]) -> Iterator[None]:
-        context = (self._resolve_hooks(fwd, "fwd"), self._resolve_hooks(bwd, "bwd"), set(graph))
+    def _hooks(
+        self,
+        fwd: HookList,
+        bwd: HookList,
+        graph: Sequence[str],
+        prefixes: dict[int, tuple[Tensor, Tensor]] | None = None,
+    ) -> Iterator[None]:
+        """``hooks`` plus two internal needs: ``graph`` points must stay in the autograd
+        graph, and ``prefixes`` give layers keys/values of earlier positions (replay; a
+        dict, even empty, runs attention through mechscope's function)."""
+        context = (self._resolve_hooks(fwd, "fwd"), self._resolve_hooks(bwd, "bwd"), set(graph), prefixes)
         self._contexts.append(context)
         try:
             self._reinstall()
@@ -139,14 +148,17 @@ class HookedModel:
         if not self._contexts:
             return
         active = ActiveHooks()
-        for fwd, bwd, graph in self._contexts:
+        prefixes: dict[int, tuple[Tensor, Tensor]] | None = None
+        for fwd, bwd, graph, prefix in self._contexts:
             for point, fn in fwd:
                 active.fwd[point.name].append(fn)
             for point, fn in bwd:
                 active.bwd[point.name].append(fn)
             active.graph |= graph
+            if prefix is not None:
+                prefixes = {**(prefixes or {}), **prefix}
         eager = self.hf_model.config._attn_implementation == "eager"
-        self._installation = Installation(self.adapter, self._points, active, eager=eager)
+        self._installation = Installation(self.adapter, self._points, active, eager=eager, prefixes=prefixes)
 
     # ------------------------------------------------------------------ running
     def forward(self, input: ModelInput, *, attention_mask: Tensor | None = None) -> Float[Tensor, "batch pos d_vocab"]:

@@ -126,7 +126,16 @@ PostStep = Callable[[tuple, dict, object], object]
 class Installation:
     """The PyTorch hooks and attention sites that realise one set of active hooks."""
 
-    def __init__(self, adapter: Adapter, points: dict[str, HookPoint], active: ActiveHooks, eager: bool):
+    def __init__(
+        self,
+        adapter: Adapter,
+        points: dict[str, HookPoint],
+        active: ActiveHooks,
+        eager: bool,
+        prefixes: dict[int, tuple[Tensor, Tensor]] | None = None,
+    ):
+        """``prefixes`` (even empty) routes attention through mechscope's function, whose
+        masks are SDPA's format, as in runs recorded with attention hooks."""
         self.adapter = adapter
         self.active = active
         self._handles: list = []
@@ -144,8 +153,8 @@ class Installation:
                 self._plan(point)
         try:
             self._register()
-            if attention_layers:
-                self._enter_attention(attention_layers, points, eager)
+            if attention_layers or prefixes is not None:
+                self._enter_attention(attention_layers, points, eager, prefixes or {})
         except BaseException:
             self.remove()
             raise
@@ -241,7 +250,13 @@ class Installation:
         return _with_main_output(output, new - resid_pre)
 
     # ----------------------------------------------------------- attention
-    def _enter_attention(self, layers: dict[int, set[str]], points: dict[str, HookPoint], eager: bool) -> None:
+    def _enter_attention(
+        self,
+        layers: dict[int, set[str]],
+        points: dict[str, HookPoint],
+        eager: bool,
+        prefixes: dict[int, tuple[Tensor, Tensor]],
+    ) -> None:
         a = self.adapter
         for layer in range(a.n_layers):
             module = a.in_block(layer, a.attn_path)
@@ -249,7 +264,7 @@ class Installation:
             if layer in layers:
                 by_kind = {kind: points[f"blocks.{layer}.{kind}"] for kind in layers[layer]}
                 run = partial(self._run_attention, by_kind)
-            attention.SITES[module] = attention.AttentionSite(run=run, eager=eager)
+            attention.SITES[module] = attention.AttentionSite(run=run, eager=eager, prefix=prefixes.get(layer))
             self._sites.append(module)
         config = a.hf_model.config
         self._restore_attn = config._attn_implementation

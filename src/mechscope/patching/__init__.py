@@ -1,0 +1,16 @@
+"""Localizing a behaviour by intervening on activations: ablation, activation and path
+patching, and their gradient-based estimates (attribution patching)."""
+
+from mechscope.patching.activation import activation_patching, activation_patching_reference
+from mechscope.patching.result import PatchingResult
+from mechscope.patching.specs import SWEEPS, Patch, Sweep, make_sweep
+
+__all__ = [
+    "SWEEPS",
+    "Patch",
+    "PatchingResult",
+    "Sweep",
+    "activation_patching",
+    "activation_patching_reference",
+    "make_sweep",
+]

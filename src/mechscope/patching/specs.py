@@ -1,0 +1,111 @@
+"""What a patching sweep patches: one :class:`Patch` per cell of the result.
+
+``what`` names the sweep, as TransformerLens' ``get_act_patch_*`` functions do:
+
+=============== ======================== ======================
+what            hook point               result axes
+=============== ======================== ======================
+``resid``       ``hook_resid_pre``       layer pos
+``attn``        ``hook_attn_out``        layer pos
+``mlp``         ``hook_mlp_out``         layer pos
+``heads``       ``attn.hook_z``          layer head  (all positions at once)
+``heads_by_pos````attn.hook_z``          layer pos head
+``q``           ``attn.hook_q``          layer head
+``k`` / ``v``   ``attn.hook_k`` / ``_v`` layer kv_head (grouped-query: one per key/value head)
+``pattern``     ``attn.hook_pattern``    layer head
+=============== ======================== ======================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mechscope.errors import InputError
+
+SWEEPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "resid": ("hook_resid_pre", ("layer", "pos")),
+    "attn": ("hook_attn_out", ("layer", "pos")),
+    "mlp": ("hook_mlp_out", ("layer", "pos")),
+    "heads": ("attn.hook_z", ("layer", "head")),
+    "heads_by_pos": ("attn.hook_z", ("layer", "pos", "head")),
+    "q": ("attn.hook_q", ("layer", "head")),
+    "k": ("attn.hook_k", ("layer", "head")),
+    "v": ("attn.hook_v", ("layer", "head")),
+    "pattern": ("attn.hook_pattern", ("layer", "head")),
+}
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One activation to copy from the source run into the base run."""
+
+    name: str
+    """Hook point, e.g. ``blocks.3.attn.hook_z``."""
+    layer: int
+    pos: int | None
+    """Position patched, or None for every position."""
+    head: int | None
+    """Index on the point's head (or kv_head) axis, or None for the whole activation."""
+    cell: tuple[int, ...]
+    """Where the patch's value goes in the result tensor."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Every patch of one sweep, and the shape of its result."""
+
+    what: str
+    """The sweep's name (a key of :data:`SWEEPS`)."""
+    patches: tuple[Patch, ...]
+    dims: tuple[str, ...]
+    """Result axes, e.g. ``("layer", "pos", "head")``."""
+    shape: tuple[int, ...]
+    layers: tuple[int, ...]
+    """The layers covered (index ``i`` on the layer axis is layer ``layers[i]``)."""
+    positions: tuple[int, ...]
+    """The positions covered, on sweeps with a position axis."""
+
+
+def make_sweep(
+    model,
+    what: str,
+    *,
+    n_pos: int,
+    layers: Sequence[int] | None = None,
+    positions: Sequence[int] | None = None,
+) -> Sweep:
+    """The patches of sweep ``what`` over ``layers`` and ``positions`` (default: all)."""
+    if what not in SWEEPS:
+        raise InputError(f"unknown sweep {what!r}; expected one of {', '.join(SWEEPS)}")
+    kind, dims = SWEEPS[what]
+    cfg = model.cfg
+    layers = tuple(range(cfg.n_layers)) if layers is None else tuple(layers)
+    positions = tuple(range(n_pos)) if positions is None else tuple(positions)
+    for layer in layers:
+        if not 0 <= layer < cfg.n_layers:
+            raise InputError(f"layer {layer} is outside 0..{cfg.n_layers - 1}")
+    for pos in positions:
+        if not 0 <= pos < n_pos:
+            raise InputError(f"position {pos} is outside 0..{n_pos - 1} (the prompts have {n_pos} tokens)")
+    n_heads = cfg.n_kv_heads if what in ("k", "v") else cfg.n_heads
+    model.hook_point(f"blocks.{layers[0]}.{kind}")  # a clear error if this family lacks it
+    patches = []
+    for i, layer in enumerate(layers):
+        name = f"blocks.{layer}.{kind}"
+        if dims == ("layer", "pos"):
+            patches += [Patch(name, layer, pos, None, (i, j)) for j, pos in enumerate(positions)]
+        elif dims == ("layer", "head"):
+            patches += [Patch(name, layer, None, head, (i, head)) for head in range(n_heads)]
+        else:
+            patches += [Patch(name, layer, pos, head, (i, j, head))
+                        for j, pos in enumerate(positions) for head in range(n_heads)]
+    shape_of = {"layer": len(layers), "pos": len(positions), "head": n_heads}
+    return Sweep(
+        what=what,
+        patches=tuple(patches),
+        dims=dims,
+        shape=tuple(shape_of[d] for d in dims),
+        layers=layers,
+        positions=positions if "pos" in dims else (),
+    )
