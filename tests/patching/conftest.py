@@ -18,8 +18,17 @@ CORRUPT = [
 ]
 
 
+def tiny_task(model) -> Task:
+    """Three pairs of different lengths (left-padded), with the logit-difference metric."""
+    return Task.from_prompts(model, name="tiny-ioi", clean=CLEAN, corrupt=CORRUPT,
+                             answers=[" mary", " tom", " eiffel"], wrong=[" john", " alice", " paris"])
+
+
 @pytest.fixture
 def task(tiny):
-    """Three pairs of different lengths (left-padded), with the logit-difference metric."""
-    return Task.from_prompts(tiny, name="tiny-ioi", clean=CLEAN, corrupt=CORRUPT,
-                             answers=[" mary", " tom", " eiffel"], wrong=[" john", " alice", " paris"])
+    return tiny_task(tiny)
+
+
+@pytest.fixture
+def make_task():
+    return tiny_task
