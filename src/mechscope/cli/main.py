@@ -3,7 +3,9 @@
     mechscope models                         # known models, installed? cached?
     mechscope inspect smollm2-135m           # architecture and hook points
     mechscope predict smollm2-135m "The Eiffel Tower is located in the city of" -k 5
+    mechscope tasks smollm2-135m             # built-in tasks: accuracy and metric
     mechscope heads smollm2-135m             # attention-head roles
+    mechscope patch smollm2-135m --task ioi  # activation patching
 
 Bad input prints one line, ``error: …``, and exits with status 2; never a traceback.
 """
@@ -115,9 +117,9 @@ def predict(
 
 def _register_technique_commands() -> None:
     """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
-    from mechscope.cli import heads
+    from mechscope.cli import heads, patch, tasks
 
-    for module in (heads,):
+    for module in (tasks, patch, heads):
         module.register(app)
 
 

@@ -1,0 +1,60 @@
+"""Tasks by name: the built-in generators, or a path to your own JSONL/CSV file.
+
+::
+
+    make_task("ioi", model, n=64, seed=1)
+    make_task("greater-than", model)
+    make_task("my_pairs.jsonl", model, align="end")
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+
+from mechscope.errors import InputError, closest
+from mechscope.tasks.factual import factual
+from mechscope.tasks.greater_than import greater_than
+from mechscope.tasks.induction import induction
+from mechscope.tasks.io import load_task
+from mechscope.tasks.ioi import ioi
+from mechscope.tasks.sva import sva
+from mechscope.tasks.task import Task
+
+TASKS: dict[str, Callable[..., Task]] = {
+    "ioi": ioi,
+    "greater-than": greater_than,
+    "factual": factual,
+    "induction": induction,
+    "sva": sva,
+}
+"""The built-in task generators, by name."""
+
+_FILE_SUFFIXES = (".jsonl", ".csv")
+
+
+def make_task(name: str, model, **options) -> Task:
+    """The task ``name`` (a key of :data:`TASKS`, or a ``.jsonl``/``.csv`` path) on ``model``."""
+    if not isinstance(name, str):
+        raise InputError(f"a task is a name or a file path; received {type(name).__name__}")
+    if name in TASKS:
+        _check_options(TASKS[name], options, name)
+        return TASKS[name](model, **options)
+    if name.lower().endswith(_FILE_SUFFIXES) or Path(name).is_file():
+        _check_options(load_task, options, name)
+        return load_task(model, name, **options)
+    hint = closest(name, TASKS)
+    raise InputError(
+        f"unknown task {name!r}; known names: {', '.join(TASKS)}"
+        + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        + ", or give a path to a .jsonl or .csv file of clean, corrupt, answer, wrong"
+    )
+
+
+def _check_options(build: Callable, options: dict, name: str) -> None:
+    """Refuse options the task does not take, listing those it does."""
+    accepted = [p.name for p in inspect.signature(build).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise InputError(f"task {name!r} takes the options {', '.join(accepted)}; received {', '.join(unknown)}")
