@@ -4,6 +4,7 @@
     mechscope inspect smollm2-135m           # architecture and hook points
     mechscope predict smollm2-135m "The Eiffel Tower is located in the city of" -k 5
     mechscope tasks smollm2-135m             # built-in tasks: accuracy and metric
+    mechscope lens smollm2-135m "The Eiffel Tower is in"   # logit lens
     mechscope heads smollm2-135m             # attention-head roles
     mechscope patch smollm2-135m --task ioi  # activation patching
 
@@ -117,9 +118,9 @@ def predict(
 
 def _register_technique_commands() -> None:
     """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
-    from mechscope.cli import heads, patch, tasks
+    from mechscope.cli import heads, lens, patch, tasks
 
-    for module in (tasks, patch, heads):
+    for module in (tasks, lens, patch, heads):
         module.register(app)
 
 
