@@ -28,7 +28,7 @@ def files(tmp_path_factory):
     return str(model_dir), str(task_file), root / "out"
 
 
-@pytest.mark.parametrize("what", ["resid", "heads"])
+@pytest.mark.parametrize("what", ["resid", "heads", "mlp.hook_post"])
 def test_patch_writes_json_and_png(files, what):
     model_dir, task_file, out = files
     result = runner.invoke(app, ["patch", model_dir, "--task", task_file, "--what", what, "--metric", "logit_diff",
@@ -42,7 +42,8 @@ def test_patch_writes_json_and_png(files, what):
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--task", "nope"], "unknown task 'nope'"), (["--what", "everything"], "unknown --what"),
+    [(["--task", "nope"], "unknown task 'nope'"), (["--what", "everything"], "unknown sweep 'everything'"),
+     (["--what", "mlp.hook_psot"], "unknown hook point 'blocks.0.mlp.hook_psot'; closest valid names"),
      (["--method", "magic"], "unknown --method"), (["--direction", "sideways"], "direction must be one of")],
 )
 def test_bad_input(files, args, message):

@@ -33,8 +33,9 @@ def test_what_each_method_puts_in_place(tiny, task):
     def record(t, hook):
         seen["value"] = t.clone()
 
-    for method, expected in [("zero", torch.zeros_like(ref[name])),
-                             ("mean", ref[name].mean(0, keepdim=True).expand_as(ref[name]))]:
+    real = task.corrupt.attention_mask.float()[:, :, None]  # padding stays out of the mean
+    mean = ((ref[name] * real).sum(0) / real.sum(0)).expand_as(ref[name])
+    for method, expected in [("zero", torch.zeros_like(ref[name])), ("mean", mean)]:
         with ablated(tiny, Ablation(points=name, method=method, positions=(2, 3)), like=task.clean,
                      reference=task.corrupt), tiny.hooks(fwd=[(name, record)]):
             tiny(task.clean)
@@ -54,4 +55,21 @@ def test_bad_ablations(tiny, task):
             pass
     with pytest.raises(InputError, match="no head axis"):
         with ablated(tiny, Ablation(points="blocks.0.hook_resid_post", heads=(0,)), like=task.clean):
+            tiny(task.clean)
+
+
+def test_mean_over_an_unrelated_reference_set(tiny, task):
+    """A reference set of another size works, and its metric is not reported as if the
+    task's answers applied to it."""
+    other = tiny.tokenize(["the cat sat on the mat", "one two three", "the dog sat", "red blue", "big"],
+                          padding_side="left")
+    result = ablation_sweep(tiny, task, what="resid", method="mean", reference=other, progress=False)
+    assert torch.isfinite(result.values).all()
+    assert result.source_value != result.source_value  # NaN
+
+
+def test_out_of_range_heads_and_positions(tiny, task):
+    spec = Ablation(points="blocks.0.attn.hook_z", heads=(99,))
+    with pytest.raises(InputError, match=r"heads \[99\] are outside"):
+        with ablated(tiny, spec, like=task.clean):
             tiny(task.clean)

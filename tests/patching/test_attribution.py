@@ -87,3 +87,62 @@ def test_graddrop_of_last_layer_heads_is_their_atp_magnitude(tiny, task):
     dropped = attribution_patching(tiny, task, what="heads", layers=[last], grad_drop=True, progress=False)
     torch.testing.assert_close(dropped.effects, plain.effects.abs(), atol=1e-5, rtol=1e-4)
     assert dropped.method.startswith("atp*")
+
+
+def test_qk_fix_for_keys_covers_the_whole_query_group(tokenizer, make_task):
+    """A key patch on a grouped-query model moves the pattern of every query head that
+    shares the kv head: AtP* sums (new − base pattern) · ∂M/∂pattern over that group."""
+    from tiny import tiny_hf_model
+
+    from mechscope import HookedModel
+
+    model = HookedModel(tiny_hf_model("llama-gqa"), tokenizer)
+    task = make_task(model)
+    layer, kv_head, group = 1, 1, model.cfg.n_heads // model.cfg.n_kv_heads
+    fixed = attribution_patching(model, task, what="k", qk_fix=True, layers=[layer], progress=False)
+    k_name, p_name = f"blocks.{layer}.attn.hook_k", f"blocks.{layer}.attn.hook_pattern"
+    _, clean = model.run_with_cache(task.clean, names=[k_name])
+    metric = task.metric_fn(model)
+    _, base = model.run_with_cache(task.corrupt, names=[p_name], grad_metric=lambda logits: metric(
+        logits[torch.arange(len(task)), task.answer_pos]).mean())
+
+    def patch_k(k, hook):
+        k = k.clone()
+        k[:, :, kv_head] = clean[k_name][:, :, kv_head]
+        return k
+
+    with model.hooks(fwd=[(k_name, patch_k)]):
+        _, patched = model.run_with_cache(task.corrupt, names=[p_name])
+    heads = slice(kv_head * group, (kv_head + 1) * group)
+    expected = ((patched[p_name] - base[p_name])[:, heads] * base.grads[p_name][:, heads]).sum()
+    assert abs(float(fixed.effects[0, kv_head]) - float(expected)) < 1e-4
+
+
+def test_graddrop_matches_gradients_zeroed_by_hand(tiny, task):
+    """GradDrop for layer-0 heads: (1/(L−1)) Σ_ℓ |ĉ_ℓ|, each ĉ_ℓ from a backward pass
+    with layer ℓ's attention and MLP outputs' gradients zeroed by plain hooks."""
+    dropped = attribution_patching(tiny, task, what="heads", layers=[0], grad_drop=True, progress=False)
+    name = "blocks.0.attn.hook_z"
+    metric = task.metric_fn(tiny)
+    _, clean = tiny.run_with_cache(task.clean, names=name)
+    _, corrupt = tiny.run_with_cache(task.corrupt, names=name)
+    diff = clean[name] - corrupt[name]
+    total = torch.zeros(tiny.cfg.n_heads)
+    for layer in range(tiny.cfg.n_layers):
+        seen = {}
+
+        def zero(grad, hook):
+            return torch.zeros_like(grad)
+
+        def keep(t, hook):
+            seen["z"] = t
+            return None
+
+        bwd = [(f"blocks.{layer}.hook_attn_out", zero), (f"blocks.{layer}.hook_mlp_out", zero)]
+        with tiny.hooks(fwd=[(name, keep)], bwd=bwd):
+            logits = tiny(task.corrupt)
+            value = metric(logits[torch.arange(len(task)), task.answer_pos]).mean()
+            (grad,) = torch.autograd.grad(value, seen["z"])
+        total += (diff * grad).sum((0, 1, 3)).abs()
+    expected = total / (tiny.cfg.n_layers - 1)
+    torch.testing.assert_close(dropped.effects[0], expected, atol=1e-5, rtol=1e-4)

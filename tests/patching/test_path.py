@@ -50,3 +50,16 @@ def test_bad_receivers(tiny, task):
         path_patching(tiny, task, receivers=[Receiver(1, 99, "q")])
     with pytest.raises(InputError, match="input must be one of"):
         Receiver(1, 0, "z")
+
+
+def test_receivers_at_one_position(tiny, task):
+    """Receiving only at the final position (as Wang et al. patch the name movers'
+    queries at END): the fast path equals the reference."""
+    last = tiny.cfg.n_layers - 1
+    end = task.clean.ids.shape[1] - 1
+    at_end = [Receiver(last, h, "q", positions=(end,)) for h in range(tiny.cfg.n_heads)]
+    fast = path_patching(tiny, task, receivers=at_end, progress=False)
+    slow = path_patching_reference(tiny, task, receivers=at_end)
+    torch.testing.assert_close(fast.values, slow.values, atol=1e-4, rtol=0)
+    with pytest.raises(InputError, match="empty positions"):
+        path_patching(tiny, task, receivers=[Receiver(last, 0, "q", positions=())])

@@ -111,3 +111,18 @@ def test_bad_csv_and_paths(words, tmp_path):
     (tmp_path / "pairs.txt").write_text("x")
     with pytest.raises(InputError, match=r"\.jsonl .* or \.csv"):
         load_task(words, tmp_path / "pairs.txt")
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_an_aligned_task_round_trips(words, tmp_path, suffix):
+    """A pair loaded with align='end' is saved with it, so it loads again as it was."""
+    aligned = load_task(words, _jsonl(tmp_path / "pairs.jsonl", [UNEQUAL, ROWS[1]]), align="end")
+    again = load_task(words, save_task(words, aligned, tmp_path / f"again{suffix}"))
+    assert torch.equal(again.clean.ids, aligned.clean.ids) and torch.equal(again.corrupt.ids, aligned.corrupt.ids)
+
+
+def test_undecodable_files_are_one_clear_error(words, tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("clean,corrupt,answer,wrong\nCaf\xe9 is,Caf\xe9 was, Rome, Berlin\n".encode("latin-1"))
+    with pytest.raises(InputError, match="UTF-8"):
+        load_task(words, path)

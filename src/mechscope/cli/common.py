@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from mechscope.errors import MechscopeError
+from mechscope.errors import InputError, MechscopeError
 
 out = Console()
 err = Console(stderr=True)
@@ -40,6 +40,8 @@ def clean_errors(command: Callable) -> Callable:
 
 def write_outputs(result, figure, out_dir: Path, stem: str) -> list[Path]:
     """Save ``result`` as ``out_dir/stem.json`` and ``figure`` (if any) as ``stem.png``."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} is a file; give a directory (it is created if missing)")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [result.save(out_dir / f"{stem}.json")]
     if figure is not None:

@@ -32,10 +32,10 @@ def register(app: typer.Typer) -> None:
 def patch(
     model: str = typer.Argument(..., help="Bundled name, local directory, .gguf file or hub id."),
     task: str = typer.Option("ioi", "--task", help="Built-in task (ioi, greater-than, factual, induction, sva) or a .jsonl/.csv file."),
-    what: str = typer.Option("heads", "--what", help=f"What to patch: {', '.join(WHAT)}."),
+    what: str = typer.Option("heads", "--what", help=f"What to patch: {', '.join(WHAT)}, or a per-layer hook kind (mlp.hook_post)."),
     n: int = typer.Option(16, "-n", help="Number of prompts (built-in tasks)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the task's prompts (built-in tasks)."),
-    metric: str = typer.Option("normalized", "--metric", help="logit_diff, prob_diff, kl or normalized."),
+    metric: str | None = typer.Option(None, "--metric", help="logit_diff, prob_diff, kl or normalized (default: normalized, or a file's own)."),
     direction: str = typer.Option("denoise", "--direction", help="denoise (clean into corrupted) or noise."),
     method: str = typer.Option("exact", "--method", help="exact, atp, or atp* (QK fix and GradDrop)."),
     out_dir: Path = typer.Option(DEFAULT_OUT, "--out", help="Directory for the JSON and PNG."),
@@ -46,21 +46,22 @@ def patch(
     from mechscope.patching.attribution import attribution_patching
     from mechscope.tasks.registry import TASKS, make_task
 
-    if what not in WHAT:
-        raise InputError(f"unknown --what {what!r}; expected one of {', '.join(WHAT)}")
     if method not in METHODS:
         raise InputError(f"unknown --method {method!r}; expected one of {', '.join(METHODS)}")
     if n < 1:
         raise InputError(f"-n must be at least 1; received {n}")
     hooked = load_model(model)
     options = {"n": n, "seed": seed} if task in TASKS else {}
-    chosen = make_task(task, hooked, **options).with_metric(metric)
+    chosen = make_task(task, hooked, **options)
+    if metric is not None or task in TASKS:
+        chosen = chosen.with_metric(metric or "normalized")
     if method == "exact":
-        result = activation_patching(hooked, chosen, what=WHAT[what], direction=direction)
+        result = activation_patching(hooked, chosen, what=WHAT.get(what, what), direction=direction)
     else:
         star = method == "atp*"
-        result = attribution_patching(hooked, chosen, what=WHAT[what], direction=direction, qk_fix=star, grad_drop=star)
-    out.print(f"{escape(chosen.name)} on {escape(model)}: {method} {what} patching ({direction}), metric {metric}: "
+        result = attribution_patching(hooked, chosen, what=WHAT.get(what, what), direction=direction,
+                                      qk_fix=star, grad_drop=star)
+    out.print(f"{escape(chosen.name)} on {escape(model)}: {method} {what} patching ({direction}), metric {chosen.metric}: "
               f"base {result.base_value:.3f}, source {result.source_value:.3f}", soft_wrap=True)
     table = Table("cell", "effect")
     for cell, effect in result.top(10):

@@ -33,7 +33,7 @@ from jaxtyping import Int
 from torch import Tensor
 
 from mechscope.errors import InputError
-from mechscope.tasks.vocab import bos_prefix
+from mechscope.hooks.tokens import bos_prefix
 
 SPLITS = ("train", "heldout")
 HELDOUT_EVERY = 10
@@ -60,7 +60,7 @@ def token_batches(
         raise InputError(f"split must be one of {', '.join(SPLITS)}; received {split!r}")
     if seq_len > model.cfg.n_ctx:
         raise InputError(f"seq_len={seq_len} exceeds {model.name}'s context of {model.cfg.n_ctx} tokens")
-    prefix = bos_prefix(model, prepend_bos)
+    prefix = bos_prefix(model.tokenizer, prepend_bos)
     rows = [prefix + body for body in _bodies(model, texts, seq_len - len(prefix))
             if is_heldout(body) == (split == "heldout")]
     if not rows:

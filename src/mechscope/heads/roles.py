@@ -133,7 +133,7 @@ def _probe(model: HookedModel, seqs: RepeatedTokens) -> tuple[dict[str, Tensor],
 
 
 def head_roles(
-    model: HookedModel, *, n_seqs: int = 8, seq_len: int = 40, seed: int = 0, prepend_bos: bool | None = None
+    model: HookedModel, *, n_seqs: int = 8, seq_len: int = 40, seed: int = 0, prepend_bos: bool = True
 ) -> HeadRoles:
     """Score every attention head's role on ``n_seqs`` repeated random sequences.
 
@@ -141,8 +141,8 @@ def head_roles(
         n_seqs: sequences ``[BOS] r r`` in the batch.
         seq_len: random tokens in ``r`` (at most half the model's context).
         seed: seed of the random tokens; the same seed gives the same scores.
-        prepend_bos: None uses the tokenizer's BOS token if it has one; True requires it;
-            False never adds it.
+        prepend_bos: start sequences with the tokenizer's BOS token when it has one
+            (default); False never adds it.
     """
     seqs = repeated_tokens(model, n_seqs=n_seqs, seq_len=seq_len, seed=seed, prepend_bos=prepend_bos)
     scores, values = _probe(model, seqs)

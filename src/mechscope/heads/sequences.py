@@ -58,12 +58,13 @@ def ordinary_token_ids(tokenizer, d_vocab: int) -> Tensor:
 
 
 def repeated_tokens(
-    model: HookedModel, *, n_seqs: int = 8, seq_len: int = 40, seed: int = 0, prepend_bos: bool | None = None
+    model: HookedModel, *, n_seqs: int = 8, seq_len: int = 40, seed: int = 0, prepend_bos: bool = True
 ) -> RepeatedTokens:
     """``n_seqs`` sequences ``[BOS] r r`` with ``r`` of ``seq_len`` distinct random tokens.
 
-    ``prepend_bos=None`` prepends the tokenizer's BOS token if it has one (heads park
-    attention on it, as they do on real text); True requires one, False never adds it.
+    ``prepend_bos=True`` starts each sequence with the tokenizer's BOS token when it has
+    one, whatever the tokenizer does on text (heads park attention on it, as they do on
+    real text; TransformerLens' head detectors do the same); False never adds it.
     Seeded with its own generator: the same arguments give the same tokens everywhere.
     """
     if n_seqs < 1:
@@ -71,9 +72,7 @@ def repeated_tokens(
     if seq_len < 2:
         raise InputError(f"seq_len must be at least 2 (a repeat needs a next token); received {seq_len}")
     bos = model.tokenizer.bos_token_id
-    if prepend_bos and bos is None:
-        raise InputError("prepend_bos=True but this tokenizer has no BOS token; pass prepend_bos=None or False")
-    prefix = [] if prepend_bos is False or bos is None else [int(bos)]
+    prefix = [int(bos)] if prepend_bos and bos is not None else []
     n_pos = len(prefix) + 2 * seq_len
     if n_pos > model.cfg.n_ctx:
         raise InputError(

@@ -85,6 +85,11 @@ class HookPoint:
         """Index of the (query) position dimension: the one ``positions=`` selects."""
         return self.dims.index("query_pos") if "query_pos" in self.dims else self.dims.index("pos")
 
+    @property
+    def head_dim(self) -> int | None:
+        """Index of the head (or kv_head) dimension, or None for points without one."""
+        return next((i for i, d in enumerate(self.dims) if d in ("head", "kv_head")), None)
+
 
 def hook_name(kind: str, layer: int | None = None, norm: str | None = None) -> str:
     """Build a canonical name from a short kind and a layer (TransformerLens' ``get_act_name``).

@@ -79,15 +79,36 @@ def tokenize(
     if padding_side not in ("left", "right"):
         raise InputError(f"padding_side must be 'left' or 'right'; received {padding_side!r}")
     rows = [_encode(tokenizer, prompt, prepend_bos) for prompt in prompts]
+    return batch_from_ids(rows, pad_id=pad_id(tokenizer), padding_side=padding_side)
+
+
+def batch_from_ids(rows: Sequence[Sequence[int]], *, pad_id: int, padding_side: str = "left") -> TokenBatch:
+    """Token-id lists of different lengths as one padded :class:`TokenBatch`."""
     width = max(len(row) for row in rows)
-    pad_id = _pad_id(tokenizer)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):
         span = slice(width - len(row), width) if padding_side == "left" else slice(0, len(row))
-        ids[i, span] = torch.tensor(row, dtype=torch.long)
+        ids[i, span] = torch.tensor(list(row), dtype=torch.long)
         mask[i, span] = 1
     return TokenBatch(ids, mask)
+
+
+def bos_prefix(tokenizer, prepend_bos: bool | None) -> list[int]:
+    """The special tokens a prompt starts with: ``[bos]`` or ``[]``.
+
+    ``None`` follows the tokenizer's own habit (Gemma's adds ``<bos>``, SmolLM2's and
+    GPT-2's add nothing), as :func:`tokenize` does; True requires a BOS token.
+    """
+    bos = tokenizer.bos_token_id
+    if prepend_bos is None:
+        ids = tokenizer("a", add_special_tokens=True)["input_ids"]
+        return [bos] if bos is not None and ids and ids[0] == bos else []
+    if not prepend_bos:
+        return []
+    if bos is None:
+        raise InputError("prepend_bos=True but this tokenizer has no BOS token; use prepend_bos=None")
+    return [bos]
 
 
 def _encode(tokenizer, prompt: str, prepend_bos: bool | None) -> list[int]:
@@ -103,8 +124,9 @@ def _encode(tokenizer, prompt: str, prepend_bos: bool | None) -> list[int]:
     return list(ids)
 
 
-def _pad_id(tokenizer) -> int:
-    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
+def pad_id(tokenizer) -> int:
+    """The id padding uses: the pad token, else EOS, else 0."""
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
         if candidate is not None:
             return int(candidate)
-    return 0  # pragma: no cover
+    return 0

@@ -19,12 +19,15 @@ lens there is the model's own output.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from jaxtyping import Float
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
@@ -144,18 +147,22 @@ class TunedLens(nn.Module):
     # ------------------------------------------------------------- save / load
     def save(self, directory: str | Path) -> Path:
         """Write ``tuned_lens.safetensors`` (translators) and ``tuned_lens.json`` (model
-        info, training info) into ``directory``; returns the directory."""
+        info, training info) into ``directory``; returns the directory. Both are written
+        into a temporary directory first, so a failed save never leaves a weights file
+        next to another lens's config."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        weights = {name: t.detach().cpu().contiguous() for name, t in self.state_dict().items()}
-        tmp = directory / f".{WEIGHTS_FILE}.tmp"
-        try:  # through a rename, so a failed save never leaves half a file
-            save_file(weights, str(tmp), metadata={"format": "mechscope-tuned-lens"})
-            tmp.replace(directory / WEIGHTS_FILE)
+        tmp = Path(tempfile.mkdtemp(prefix=".tuned-lens-", dir=directory))
+        try:
+            weights = {name: t.detach().cpu().contiguous() for name, t in self.state_dict().items()}
+            save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": "mechscope-tuned-lens"})
+            meta = {"format_version": FORMAT_VERSION, "model": asdict(self.info), "training": self.training_info}
+            write_json(tmp / CONFIG_FILE, meta)
+            # the config goes last: a lens is loadable only once its config names it
+            (tmp / WEIGHTS_FILE).replace(directory / WEIGHTS_FILE)
+            (tmp / CONFIG_FILE).replace(directory / CONFIG_FILE)
         finally:
-            tmp.unlink(missing_ok=True)
-        meta = {"format_version": FORMAT_VERSION, "model": asdict(self.info), "training": self.training_info}
-        write_json(directory / CONFIG_FILE, meta)
+            shutil.rmtree(tmp, ignore_errors=True)
         return directory
 
     @classmethod
@@ -169,14 +176,21 @@ class TunedLens(nn.Module):
                 "Train one with train_tuned_lens(model, texts).save(DIR), "
                 "or run python benchmarks/tuned_lens.py --save-lens DIR"
             )
-        meta = json.loads(config.read_text())
-        if meta.get("format_version") != FORMAT_VERSION:
+        try:
+            meta = json.loads(config.read_text())
+        except (OSError, ValueError) as error:
+            raise InputError(f"{config} is not a readable tuned-lens config ({error}); save the lens again") from None
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+            version = meta.get("format_version") if isinstance(meta, dict) else None
             raise InputError(
-                f"{config} has format_version {meta.get('format_version')!r}; this mechscope reads "
+                f"{config} has format_version {version!r}; this mechscope reads "
                 f"{FORMAT_VERSION}. Retrain the lens with this version"
             )
-        saved = meta["model"]
-        saved = LensModelInfo(**{**saved, "fingerprint": tuple(saved["fingerprint"])})
+        try:
+            saved = meta["model"]
+            saved = LensModelInfo(**{**saved, "fingerprint": tuple(saved["fingerprint"])})
+        except (KeyError, TypeError) as error:
+            raise InputError(f"{config} does not describe the lens's model ({error}); save the lens again") from None
         lens = cls(model, training_info=meta.get("training"))
         why = saved.mismatch(lens.info)
         if why is not None:
@@ -186,8 +200,10 @@ class TunedLens(nn.Module):
                 f"{lens.info.n_layers} layers, d_model {lens.info.d_model}): {why}. "
                 f"Load it with the model it was trained for, or train a lens for {model.name}"
             )
-        state = load_file(str(weights), device=str(model.device))
-        lens.load_state_dict(state, strict=True)
+        try:
+            lens.load_state_dict(load_file(str(weights), device=str(model.device)), strict=True)
+        except (OSError, RuntimeError, SafetensorError) as error:
+            raise InputError(f"{weights} does not hold this lens's translators ({error}); save the lens again") from None
         return lens
 
     def check_model(self, model: HookedModel) -> None:

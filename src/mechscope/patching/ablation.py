@@ -23,7 +23,8 @@ from torch import Tensor
 
 from mechscope.errors import InputError
 from mechscope.hooks.tokens import TokenBatch
-from mechscope.patching.activation import _at_answer, _result, run_sweep
+from mechscope.patching.activation import run_sweep
+from mechscope.patching.common import at_answer, make_result
 from mechscope.patching.result import PatchingResult
 from mechscope.patching.specs import make_sweep
 from mechscope.tasks.task import Task
@@ -73,16 +74,23 @@ def replacement_values(model, names: Sequence[str], like: TokenBatch, method: st
 
 
 def _mean_like(model, ref, name: str, target: Tensor, reference: TokenBatch) -> Tensor:
-    """The reference mean, per position when lengths match, else over all real tokens."""
-    acts = ref[name]
+    """The reference mean over real tokens (padding left out): per position when the
+    lengths match (positions no reference prompt reaches take the all-token mean), else
+    one mean over every real token."""
+    acts = ref[name].float()
     point = model.hook_point(name)
-    if acts.shape == target.shape or acts.shape[1:] == target.shape[1:]:
-        return acts.mean(0, keepdim=True).expand_as(target)
-    if point.dims[:2] != ("batch", "pos"):
-        raise InputError(f"mean ablation of {name} needs reference prompts of the same length as the ablated ones")
-    real = reference.attention_mask.bool().to(acts.device)
-    mean = acts[real].mean(0)
-    return mean.expand_as(target)
+    if point.dims[:2] != ("batch", "pos"):  # attention scores and patterns: per query position
+        if acts.shape[1:] != target.shape[1:]:
+            raise InputError(f"mean ablation of {name} needs reference prompts as long as the ablated ones")
+        return acts.mean(0, keepdim=True).expand_as(target).to(target.dtype)
+    real = reference.attention_mask.to(acts.device).float()  # batch pos
+    real = real.view(*real.shape, *([1] * (acts.dim() - 2)))
+    overall = (acts * real).sum((0, 1)) / real.sum((0, 1)).clamp(min=1)
+    if acts.shape[1:] != target.shape[1:]:
+        return overall.expand_as(target).to(target.dtype)
+    count = real.sum(0)
+    per_pos = torch.where(count > 0, (acts * real).sum(0) / count.clamp(min=1), overall)
+    return per_pos.unsqueeze(0).expand_as(target).to(target.dtype)
 
 
 def ablation_hooks(model, ablation: Ablation, *, like: TokenBatch, reference: TokenBatch | None = None):
@@ -94,17 +102,24 @@ def ablation_hooks(model, ablation: Ablation, *, like: TokenBatch, reference: To
     def hook(tensor: Tensor, point) -> Tensor:
         index = [slice(None)] * tensor.dim()
         if ablation.positions is not None:
+            _check_range("positions", ablation.positions, tensor.shape[point.pos_dim], point.name)
             index[point.pos_dim] = list(ablation.positions)
         if ablation.heads is not None:
-            head_axes = [i for i, d in enumerate(point.dims) if d in ("head", "kv_head")]
-            if not head_axes:
+            if point.head_dim is None:
                 raise InputError(f"{point.name} has no head axis; drop heads= for it")
-            index[head_axes[0]] = list(ablation.heads)
+            _check_range("heads", ablation.heads, tensor.shape[point.head_dim], point.name)
+            index[point.head_dim] = list(ablation.heads)
         tensor = tensor.clone()
         tensor[_broadcastable(index)] = values[point.name].to(tensor)[_broadcastable(index)]
         return tensor
 
     return [(name, hook) for name in points]
+
+
+def _check_range(what: str, values: tuple[int, ...], size: int, name: str) -> None:
+    bad = [v for v in values if not 0 <= v < size]
+    if bad:
+        raise InputError(f"{what} {bad} are outside 0..{size - 1} on {name}")
 
 
 def _broadcastable(index: list) -> tuple:
@@ -140,12 +155,15 @@ def ablation_sweep(
 ) -> PatchingResult:
     """Ablate each cell of sweep ``what`` in turn on the clean prompts; the metric after each.
 
-    ``reference`` defaults to the task's corrupted prompts (for mean and resample).
+    ``reference`` defaults to the task's corrupted prompts (for mean and resample); the
+    result's ``source_value`` is the metric on them, or NaN for other reference prompts
+    (the task's answers do not apply to them).
     """
     if method not in METHODS:
         raise InputError(f"ablation method must be one of {', '.join(METHODS)}; received {method!r}")
     base = task.clean
-    reference = task.corrupt if reference is None else reference
+    own_reference = reference is None
+    reference = task.corrupt if own_reference else reference
     sweep = make_sweep(model, what, n_pos=base.ids.shape[1], layers=layers, positions=positions)
     names = sorted({p.name for p in sweep.patches})
     metric = task.metric_fn(model)
@@ -153,5 +171,7 @@ def ablation_sweep(
     source = replacement_values(model, names, base, method, reference, seed)
     with torch.no_grad():
         values, base_value = run_sweep(model, sweep, base, source, metric, answer_pos, progress=progress)
-        reference_value = float(metric(_at_answer(model(reference), reference.last_positions())).mean())
-    return _result(model, task, sweep, values, f"{method} ablation", "noise", base_value, reference_value)
+        reference_value = float("nan")
+        if own_reference:
+            reference_value = float(metric(at_answer(model(reference), reference.last_positions())).mean())
+    return make_result(model, task, sweep, values, f"{method} ablation", "noise", base_value, reference_value)

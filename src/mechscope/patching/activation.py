@@ -26,15 +26,12 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from mechscope.errors import InputError
 from mechscope.hooks.replay import record_block_inputs, replay_names, run_from
 from mechscope.hooks.tokens import TokenBatch
+from mechscope.patching.common import at_answer, make_result, runs
 from mechscope.patching.result import PatchingResult
 from mechscope.patching.specs import Patch, Sweep, make_sweep
 from mechscope.tasks.task import MetricFn, Task
-
-DIRECTIONS = ("denoise", "noise")
-
 
 def activation_patching(
     model,
@@ -54,7 +51,7 @@ def activation_patching(
         layers, positions: restrict the sweep (default: all).
         max_rows: most sequences in one batched run (copies × prompts).
     """
-    base, source = _runs(task, direction)
+    base, source = runs(task, direction)
     sweep = make_sweep(model, what, n_pos=base.ids.shape[1], layers=layers, positions=positions)
     metric = task.metric_fn(model)
     answer_pos = task.answer_pos.to(model.device)
@@ -62,8 +59,8 @@ def activation_patching(
         source_logits, source_cache = model.run_with_cache(source, names=sorted({p.name for p in sweep.patches}))
         values, base_value = run_sweep(model, sweep, base, source_cache, metric, answer_pos,
                                        max_rows=max_rows, progress=progress)
-        source_value = float(metric(_at_answer(source_logits, answer_pos)).mean())
-    return _result(model, task, sweep, values, "exact", direction, base_value, source_value)
+        source_value = float(metric(at_answer(source_logits, answer_pos)).mean())
+    return make_result(model, task, sweep, values, "exact", direction, base_value, source_value)
 
 
 def run_sweep(
@@ -97,7 +94,7 @@ def run_sweep(
                 values[patch.cell] = value
             bar.update(len(chunk))
     bar.close()
-    return values, float(metric(_at_answer(base_logits, answer_pos)).mean())
+    return values, float(metric(at_answer(base_logits, answer_pos)).mean())
 
 
 def activation_patching_reference(
@@ -110,7 +107,7 @@ def activation_patching_reference(
     positions: Sequence[int] | None = None,
 ) -> PatchingResult:
     """The slow reference: one full forward of the base prompts per patch."""
-    base, source = _runs(task, direction)
+    base, source = runs(task, direction)
     sweep = make_sweep(model, what, n_pos=base.ids.shape[1], layers=layers, positions=positions)
     metric = task.metric_fn(model)
     answer_pos = task.answer_pos.to(model.device)
@@ -120,17 +117,10 @@ def activation_patching_reference(
         for patch in sweep.patches:
             hook = _patcher([patch], source_cache, 0, base.ids.shape[0])
             logits = model.run_with_hooks(base, fwd=[(patch.name, hook)])
-            values[patch.cell] = float(metric(_at_answer(logits, answer_pos)).mean())
-        base_value = float(metric(_at_answer(model(base), answer_pos)).mean())
-        source_value = float(metric(_at_answer(model(source), answer_pos)).mean())
-    return _result(model, task, sweep, values, "exact", direction, base_value, source_value)
-
-
-def _runs(task: Task, direction: str) -> tuple[TokenBatch, TokenBatch]:
-    """(base, source): the run patched into, and the run patches come from."""
-    if direction not in DIRECTIONS:
-        raise InputError(f"direction must be one of {', '.join(DIRECTIONS)}; received {direction!r}")
-    return (task.corrupt, task.clean) if direction == "denoise" else (task.clean, task.corrupt)
+            values[patch.cell] = float(metric(at_answer(logits, answer_pos)).mean())
+        base_value = float(metric(at_answer(model(base), answer_pos)).mean())
+        source_value = float(metric(at_answer(model(source), answer_pos)).mean())
+    return make_result(model, task, sweep, values, "exact", direction, base_value, source_value)
 
 
 def _group(patches: Sequence[Patch], first_answer: int) -> dict[tuple[int, int], list[Patch]]:
@@ -156,8 +146,7 @@ def _patcher(patches: Sequence[Patch], source: Mapping[str, Tensor], start: int,
     """
     def hook(tensor: Tensor, point) -> Tensor:
         tensor = tensor.clone()
-        pos_axis = point.pos_dim
-        head_axis = next((i for i, d in enumerate(point.dims) if d in ("head", "kv_head")), None)
+        pos_axis, head_axis = point.pos_dim, point.head_dim
         for copy, patch in enumerate(patches):
             if patch.name != point.name:
                 continue
@@ -175,24 +164,3 @@ def _patcher(patches: Sequence[Patch], source: Mapping[str, Tensor], start: int,
         return tensor
 
     return hook
-
-
-def _at_answer(logits: Tensor, answer_pos: Tensor) -> Tensor:
-    return logits[torch.arange(logits.shape[0], device=logits.device), answer_pos]
-
-
-def _result(model, task, sweep: Sweep, values, method, direction, base_value, source_value) -> PatchingResult:
-    return PatchingResult(
-        values=values,
-        dims=sweep.dims,
-        what=sweep.what,
-        method=method,
-        direction=direction,
-        metric=task.metric,
-        base_value=base_value,
-        source_value=source_value,
-        layers=sweep.layers,
-        positions=sweep.positions,
-        tokens=tuple(model.to_str_tokens(task.clean.ids[0])),
-        task=task.name,
-    )

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from mechscope.patching.activation import _at_answer, _result, _runs
+from mechscope.patching.common import make_result, mean_metric, runs
 from mechscope.patching.result import PatchingResult
 from mechscope.patching.specs import Patch, Sweep, make_sweep
 from mechscope.tasks.task import Task
@@ -48,20 +48,15 @@ def attribution_patching(
     progress: bool = True,
 ) -> PatchingResult:
     """Estimate every cell of sweep ``what`` by attribution patching (AtP, or AtP*)."""
-    base, source = _runs(task, direction)
+    base, source = runs(task, direction)
     sweep = make_sweep(model, what, n_pos=base.ids.shape[1], layers=layers, positions=positions)
-    metric = task.metric_fn(model)
-    answer_pos = task.answer_pos.to(model.device)
-
-    def mean_metric(logits: Tensor) -> Tensor:
-        return metric(_at_answer(logits, answer_pos)).mean()
-
+    metric = mean_metric(model, task)
     names = sorted({p.name for p in sweep.patches})
     if qk_fix and what in ("q", "k"):
         names = sorted(set(names) | set(_qk_names(sweep)))
     with torch.no_grad():
         source_logits, source_cache = model.run_with_cache(source, names=names)
-    base_logits, base_cache = model.run_with_cache(base, names=names, grad_metric=mean_metric)
+    base_logits, base_cache = model.run_with_cache(base, names=names, grad_metric=metric)
     estimate_of = (lambda grads: _estimates(model, sweep, base_cache, grads, source_cache, qk_fix))
     if grad_drop:
         estimates = torch.zeros(sweep.shape)
@@ -69,18 +64,18 @@ def attribution_patching(
         for layer in tqdm(range(n_layers), desc="GradDrop", disable=not progress, leave=False):
             drop = [(f"blocks.{layer}.hook_attn_out", _zero), (f"blocks.{layer}.hook_mlp_out", _zero)]
             with model.hooks(bwd=drop):
-                _, dropped = model.run_with_cache(base, names=names, grad_metric=mean_metric)
+                _, dropped = model.run_with_cache(base, names=names, grad_metric=metric)
             estimates += estimate_of(dropped.grads).abs()
         estimates /= max(n_layers - 1, 1)
     else:
         estimates = estimate_of(base_cache.grads)
     with torch.no_grad():
-        base_value = float(mean_metric(base_logits))
-        source_value = float(mean_metric(source_logits))
+        base_value = float(metric(base_logits))
+        source_value = float(metric(source_logits))
     method = "atp*" if (qk_fix or grad_drop) else "atp"
     if grad_drop:
         method += " (graddrop: unsigned)"
-    return _result(model, task, sweep, base_value + estimates, method, direction, base_value, source_value)
+    return make_result(model, task, sweep, base_value + estimates, method, direction, base_value, source_value)
 
 
 def _zero(grad: Tensor, hook) -> Tensor:
@@ -101,8 +96,8 @@ def _estimates(model, sweep: Sweep, base_cache, grads: dict, source_cache, qk_fi
             out[patch.cell] = _qk_fixed(model, patch, sweep.what, base_cache, grads, source_cache)
             continue
         if patch.name not in products:
-            diff = source_cache[patch.name] - base_cache[patch.name]
-            products[patch.name] = (diff * grads[patch.name]).float()
+            diff = source_cache[patch.name].float() - base_cache[patch.name].float()
+            products[patch.name] = diff * grads[patch.name].float()
         out[patch.cell] = _select(products[patch.name], model.hook_point(patch.name), patch).sum()
     return out
 
@@ -112,7 +107,7 @@ def _select(tensor: Tensor, point, patch: Patch) -> Tensor:
     if patch.pos is not None:
         index[point.pos_dim] = patch.pos
     if patch.head is not None:
-        index[next(i for i, d in enumerate(point.dims) if d in ("head", "kv_head"))] = patch.head
+        index[point.head_dim] = patch.head
     return tensor[tuple(index)]
 
 

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from mechscope.errors import InputError
 from mechscope.hooks.replay import record_block_inputs, replay_names, run_from
-from mechscope.patching.activation import _at_answer, _result, _runs
+from mechscope.patching.common import at_answer, make_result, runs
 from mechscope.patching.result import PatchingResult
 from mechscope.patching.specs import make_sweep
 from mechscope.tasks.task import Task
@@ -51,6 +51,9 @@ class Receiver:
     """Query head for ``q``; key/value head for ``k`` and ``v``."""
     input: str
     """``q``, ``k`` or ``v``."""
+    positions: tuple[int, ...] | None = None
+    """Receive only at these positions (Wang et al. patch the name movers' queries at the
+    final token: with left-padded tasks that is position n − 1); None: every position."""
 
     def __post_init__(self) -> None:
         if self.input not in INPUTS:
@@ -79,7 +82,7 @@ def path_patching(
     layers = tuple(range(last_sender + 1)) if layers is None else tuple(layers)
     if any(layer > last_sender for layer in layers):
         raise InputError(f"sender layers must come before the receivers (at most {last_sender}); received {layers}")
-    base, source = _runs(task, direction)
+    base, source = runs(task, direction)
     sweep = make_sweep(model, "heads", n_pos=base.ids.shape[1], layers=layers)
     metric = task.metric_fn(model)
     answer_pos = task.answer_pos.to(model.device)
@@ -104,9 +107,9 @@ def path_patching(
                 hooks = [(name, _receiver_hook(recorded, receivers, name)) for name in sorted({r.name for r in receivers})]
                 logits = run_from(model, inputs, base_cache, layer=first, copies=n_heads, readout=answer_pos, fwd=hooks)
             values[i] = metric(logits).view(n_heads, n_prompts).mean(1).cpu()
-        base_value = float(metric(_at_answer(base_logits, answer_pos)).mean())
-        source_value = float(metric(_at_answer(source_logits, answer_pos)).mean())
-    result = _result(model, task, sweep, values, "exact", direction, base_value, source_value)
+        base_value = float(metric(at_answer(base_logits, answer_pos)).mean())
+        source_value = float(metric(at_answer(source_logits, answer_pos)).mean())
+    result = make_result(model, task, sweep, values, "exact", direction, base_value, source_value)
     target = "logits" if receivers == "logits" else ", ".join(f"L{r.layer}H{r.head}.{r.input}" for r in receivers)
     return dataclasses.replace(result, what=f"path → {target}")
 
@@ -123,7 +126,7 @@ def path_patching_reference(
     receivers = _check_receivers(model, receivers)
     last_sender = model.cfg.n_layers - 1 if receivers == "logits" else min(r.layer for r in receivers) - 1
     layers = tuple(range(last_sender + 1)) if layers is None else tuple(layers)
-    base, source = _runs(task, direction)
+    base, source = runs(task, direction)
     sweep = make_sweep(model, "heads", n_pos=base.ids.shape[1], layers=layers)
     metric = task.metric_fn(model)
     answer_pos = task.answer_pos.to(model.device)
@@ -148,10 +151,10 @@ def path_patching_reference(
                 if receivers != "logits":
                     hooks = [(name, _receiver_hook(recorded, receivers, name)) for name in {r.name for r in receivers}]
                     logits = model.run_with_hooks(base, fwd=hooks)
-                values[i, head] = float(metric(_at_answer(logits, answer_pos)).mean())
-        base_value = float(metric(_at_answer(model(base), answer_pos)).mean())
-        source_value = float(metric(_at_answer(model(source), answer_pos)).mean())
-    return _result(model, task, sweep, values, "exact", direction, base_value, source_value)
+                values[i, head] = float(metric(at_answer(logits, answer_pos)).mean())
+        base_value = float(metric(at_answer(model(base), answer_pos)).mean())
+        source_value = float(metric(at_answer(model(source), answer_pos)).mean())
+    return make_result(model, task, sweep, values, "exact", direction, base_value, source_value)
 
 
 def _check_receivers(model, receivers):
@@ -166,6 +169,8 @@ def _check_receivers(model, receivers):
         n = model.cfg.n_heads if r.input == "q" else model.cfg.n_kv_heads
         if not (0 <= r.layer < model.cfg.n_layers and 0 <= r.head < n):
             raise InputError(f"receiver {r} is outside the model ({model.cfg.n_layers} layers, {n} {r.input} heads)")
+        if r.positions is not None and not r.positions:
+            raise InputError(f"receiver {r} has an empty positions tuple; use None for every position")
     return receivers
 
 
@@ -194,11 +199,13 @@ def _record_hook(recorded: dict[str, Tensor]):
 
 
 def _receiver_hook(recorded: dict[str, Tensor], receivers, name: str):
-    """Replace only the receiving heads' inputs by what step 1 recorded for them."""
-    heads = [r.head for r in receivers if r.name == name]
+    """Replace only the receiving heads' inputs (at their positions) by what step 1 recorded."""
+    mine = [r for r in receivers if r.name == name]
 
     def hook(tensor: Tensor, point) -> Tensor:
         tensor = tensor.clone()
-        tensor[:, :, heads] = recorded[name][:, :, heads].to(tensor)
+        for r in mine:
+            positions = slice(None) if r.positions is None else list(r.positions)
+            tensor[:, positions, r.head] = recorded[name][:, positions, r.head].to(tensor)
         return tensor
     return hook

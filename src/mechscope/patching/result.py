@@ -58,7 +58,8 @@ class PatchingResult(Result):
             return heatmap(effects, row_labels=layer_labels, col_labels=pos_labels, title=title,
                            xlabel="position", ylabel="layer", colorbar_label=f"Δ {self.metric}")
         if self.dims == ("layer", "head"):
-            return heatmap(effects, row_labels=layer_labels, col_labels=[f"H{h}" for h in range(effects.shape[1])],
+            prefix = "KV" if self.what in ("k", "v") else "H"  # key/value sweeps run over kv heads
+            return heatmap(effects, row_labels=layer_labels, col_labels=[f"{prefix}{h}" for h in range(effects.shape[1])],
                            title=title, xlabel="head", ylabel="layer", colorbar_label=f"Δ {self.metric}")
         n_layers, n_pos, n_heads = effects.shape
         rows = effects.permute(0, 2, 1).reshape(n_layers * n_heads, n_pos)

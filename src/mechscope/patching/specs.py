@@ -14,10 +14,14 @@ what            hook point               result axes
 ``k`` / ``v``   ``attn.hook_k`` / ``_v`` layer kv_head (grouped-query: one per key/value head)
 ``pattern``     ``attn.hook_pattern``    layer head
 =============== ======================== ======================
+
+Any other per-layer hook kind (``mlp.hook_post``, ``hook_resid_mid``, ``ln2.hook_scale``
+…) also works as ``what``: its whole activation at each position, by layer × position.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,6 +55,18 @@ class Patch:
     """Where the patch's value goes in the result tensor."""
 
 
+def _hook_kind(model, what: str) -> str:
+    """A per-layer hook kind named as ``what`` (``mlp.hook_post``, or ``blocks.*.mlp.hook_post``)."""
+    kind = re.sub(r"^blocks\.(\d+|\*)\.", "", what)
+    if "hook" not in kind:
+        raise InputError(f"unknown sweep {what!r}; expected one of {', '.join(SWEEPS)}, or a per-layer hook kind "
+                         f"such as mlp.hook_post")
+    point = model.hook_point(f"blocks.0.{kind}")  # unknown names fail here, listing the closest
+    if "pos" not in point.dims and "query_pos" not in point.dims:
+        raise InputError(f"{kind} has no position axis to sweep over")
+    return kind
+
+
 @dataclass(frozen=True)
 class Sweep:
     """Every patch of one sweep, and the shape of its result."""
@@ -76,12 +92,16 @@ def make_sweep(
     positions: Sequence[int] | None = None,
 ) -> Sweep:
     """The patches of sweep ``what`` over ``layers`` and ``positions`` (default: all)."""
-    if what not in SWEEPS:
-        raise InputError(f"unknown sweep {what!r}; expected one of {', '.join(SWEEPS)}")
-    kind, dims = SWEEPS[what]
+    kind, dims = SWEEPS[what] if what in SWEEPS else (_hook_kind(model, what), ("layer", "pos"))
     cfg = model.cfg
+    if positions is not None and "pos" not in dims:
+        with_pos = ", ".join(name for name, (_, d) in SWEEPS.items() if "pos" in d)
+        raise InputError(f"sweep {what!r} patches all positions at once, so positions= does not apply; "
+                         f"sweeps by position: {with_pos}")
     layers = tuple(range(cfg.n_layers)) if layers is None else tuple(layers)
     positions = tuple(range(n_pos)) if positions is None else tuple(positions)
+    if not layers or not positions:
+        raise InputError("layers= and positions= must not be empty; leave them out to cover everything")
     for layer in layers:
         if not 0 <= layer < cfg.n_layers:
             raise InputError(f"layer {layer} is outside 0..{cfg.n_layers - 1}")

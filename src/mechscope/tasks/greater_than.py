@@ -89,8 +89,9 @@ def greater_than(
     rng = random.Random(seed)
     clean, corrupt, answers, wrong = [], [], [], []
     for _ in range(n):
-        noun, century = rng.choice(nouns), rng.choice(CENTURIES)
+        noun = rng.choice(nouns)
         if split == "digits":
+            century = rng.choice(CENTURIES)
             decade, d = rng.randrange(10), rng.randint(1, 8)
             start, corrupt_start, end = f"{century}{decade}{d}", f"{century}{decade}0", f"{century}{decade}"
             answer, distractor = str(d + 1), str(d - 1)

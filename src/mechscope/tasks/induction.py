@@ -25,9 +25,9 @@ import random
 import torch
 
 from mechscope.errors import InputError
-from mechscope.hooks.tokens import TokenBatch
+from mechscope.hooks.tokens import TokenBatch, bos_prefix
 from mechscope.tasks.task import Task
-from mechscope.tasks.vocab import bos_prefix, check_count
+from mechscope.tasks.vocab import check_count
 
 _SPACE_MARKERS = "Ġ▁"
 
@@ -60,7 +60,7 @@ def induction(
             f"induction with seq_len={seq_len} needs {2 * seq_len} distinct plain-word tokens; "
             f"{model.name}'s vocabulary has {len(pool)}. Use a smaller seq_len"
         )
-    prefix = bos_prefix(model, prepend_bos)
+    prefix = bos_prefix(model.tokenizer, prepend_bos)
     if len(prefix) + 2 * seq_len - 1 > model.cfg.n_ctx:
         raise InputError(f"seq_len={seq_len} makes prompts longer than {model.name}'s context of {model.cfg.n_ctx}")
     rng = random.Random(seed)

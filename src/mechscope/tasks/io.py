@@ -39,9 +39,8 @@ from pathlib import Path
 import torch
 
 from mechscope.errors import InputError
-from mechscope.hooks.tokens import TokenBatch
+from mechscope.hooks.tokens import batch_from_ids, bos_prefix, pad_id
 from mechscope.tasks.task import METRICS, Task, check_same_length, single_token
-from mechscope.tasks.vocab import bos_prefix
 
 REQUIRED = ("clean", "corrupt", "answer", "wrong")
 OPTIONAL = ("metric", "align")
@@ -72,7 +71,7 @@ def load_task(
     metric = metric or _file_metric(rows, path)
     if metric not in METRICS:
         raise InputError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
-    prefix = len(bos_prefix(model, None))
+    prefix = len(bos_prefix(model.tokenizer, None))
     clean, corrupt, answers, wrong = [], [], [], []
     for index, (line, row) in enumerate(rows):
         where = f"{path}, line {line}"
@@ -86,16 +85,16 @@ def load_task(
                     check_same_length(model, row["clean"], row["corrupt"], index=index)
                 except InputError as error:
                     raise InputError(f"{where}: {error}; to accept the pair, pass align='end'") from None
-            a, b = align_ends(a, b, filler=_pad_id(model.tokenizer), keep=prefix)
+            a, b = align_ends(a, b, filler=pad_id(model.tokenizer), keep=prefix)
         clean.append(a)
         corrupt.append(b)
         answers.append(_answer(model, row["answer"], where))
         wrong.append(_answer(model, row["wrong"], where))
-    pad = _pad_id(model.tokenizer)
+    pad = pad_id(model.tokenizer)
     return Task(
         name=name or path.stem,
-        clean=_left_padded(clean, pad).to(model.device),
-        corrupt=_left_padded(corrupt, pad).to(model.device),
+        clean=batch_from_ids(clean, pad_id=pad).to(model.device),
+        corrupt=batch_from_ids(corrupt, pad_id=pad).to(model.device),
         answers=torch.tensor(answers),
         wrong=torch.tensor(wrong),
         metric=metric,
@@ -119,23 +118,37 @@ def save_task(model, task: Task, path: str | Path) -> Path:
     path = Path(path)
     if not task.prompts or len(task.corrupt_prompts) != len(task.prompts):
         raise InputError(f"task {task.name!r} keeps no prompt texts, so it cannot be written as a file")
-    rows = [
-        {"clean": c, "corrupt": k, "answer": model.tokenizer.decode([int(a)]),
-         "wrong": model.tokenizer.decode([int(w)]), "metric": task.metric}
-        for c, k, a, w in zip(task.prompts, task.corrupt_prompts, task.answers, task.wrong)
-    ]
+    rows = []
+    for c, k, a, w in zip(task.prompts, task.corrupt_prompts, task.answers, task.wrong):
+        row = {"clean": c, "corrupt": k, "answer": _answer_text(model, int(a)),
+               "wrong": _answer_text(model, int(w)), "metric": task.metric, "align": ""}
+        if len(_tokens(model, c)) != len(_tokens(model, k)):
+            row["align"] = "end"  # loaded with align="end", so it must be saved so too
+        rows.append(row)
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".csv"):
         raise InputError(f"task files are .jsonl or .csv; received {path.name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as f:
         if suffix == ".jsonl":
-            f.writelines(json.dumps(row) + "\n" for row in rows)
+            f.writelines(json.dumps({key: value for key, value in row.items() if value}) + "\n" for row in rows)
         else:
-            writer = csv.DictWriter(f, fieldnames=[*REQUIRED, "metric"])
+            writer = csv.DictWriter(f, fieldnames=[*REQUIRED, *OPTIONAL])
             writer.writeheader()
             writer.writerows(rows)
     return path
+
+
+def _answer_text(model, token: int) -> str:
+    """Text that encodes back to exactly ``token`` (SentencePiece decoders may drop the
+    leading space of a lone token, which would reload as another token)."""
+    text = model.tokenizer.decode([token])
+    for candidate in (text, " " + text):
+        ids = model.tokenizer(candidate, add_special_tokens=False)["input_ids"]
+        if ids == [token]:
+            return candidate
+    raise InputError(f"answer token {token} ({text!r}) does not survive a round trip through text; "
+                     f"keep the task in memory or pick another answer")
 
 
 def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -147,9 +160,12 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
         raise InputError(
             f"task files are .jsonl (one JSON object per line) or .csv (with a header); received {path.name}"
         )
-    with path.open(newline="", encoding="utf-8") as f:
-        raw = _jsonl_rows(f, path) if suffix == ".jsonl" else _csv_rows(f, path)
-        rows = [(line, _checked(row, f"{path}, line {line}")) for line, row in raw]
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            raw = _jsonl_rows(f, path) if suffix == ".jsonl" else _csv_rows(f, path)
+            rows = [(line, _checked(row, f"{path}, line {line}")) for line, row in raw]
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise InputError(f"cannot read {path} as UTF-8 {suffix[1:].upper()}: {error}; save it as UTF-8 text") from None
     if not rows:
         raise InputError(f"{path} holds no rows; expected one pair per line, e.g. {_EXAMPLE}")
     return rows
@@ -226,20 +242,3 @@ def _answer(model, text: str, where: str) -> int:
         return single_token(model, text)
     except InputError as error:
         raise InputError(f"{where}: {error}") from None
-
-
-def _pad_id(tokenizer) -> int:
-    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
-        if candidate is not None:
-            return int(candidate)
-    return 0
-
-
-def _left_padded(rows: list[list[int]], pad: int) -> TokenBatch:
-    width = max(len(row) for row in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, width - len(row):] = torch.tensor(row)
-        mask[i, width - len(row):] = 1
-    return TokenBatch(ids, mask)

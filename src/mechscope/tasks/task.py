@@ -174,13 +174,16 @@ def answer_logits(model, batch: TokenBatch) -> Float[Tensor, "batch d_vocab"]:
 # Patching runs many copies of the batch at once (copy-major: row = copy * batch + prompt),
 # so the per-prompt quantities below are tiled to the number of rows they meet.
 def _tile(per_prompt: Tensor, rows: int) -> Tensor:
-    return per_prompt.repeat(rows // per_prompt.shape[0], *([1] * (per_prompt.dim() - 1)))
+    n = per_prompt.shape[0]
+    if rows % n:
+        raise InputError(f"metric got {rows} rows of logits for a task of {n} prompts; expected a multiple of {n}")
+    return per_prompt.repeat(rows // n, *([1] * (per_prompt.dim() - 1)))
 
 
 def logit_diff(logits: Tensor, answers: Tensor, wrong: Tensor) -> Float[Tensor, "rows"]:
     rows = torch.arange(logits.shape[0], device=logits.device)
     n = logits.shape[0]
-    return logits[rows, _tile(answers, n)] - logits[rows, _tile(wrong, n)]
+    return logits[rows, _tile(answers, n)].float() - logits[rows, _tile(wrong, n)].float()
 
 
 def prob_diff(logits: Tensor, answers: Tensor, wrong: Tensor) -> Float[Tensor, "rows"]:

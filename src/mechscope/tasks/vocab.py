@@ -39,29 +39,6 @@ def single_token_words(model, words: Sequence[str], *, min_count: int, what: str
     return kept
 
 
-def token_id(model, text: str) -> int:
-    """The id of a text known to be one token (checked by :func:`single_token_words`)."""
-    return int(model.tokenizer(text, add_special_tokens=False)["input_ids"][0])
-
-
-def bos_prefix(model, prepend_bos: bool | None) -> list[int]:
-    """The special tokens a prompt starts with: ``[bos]`` or ``[]``.
-
-    ``None`` follows the tokenizer's own habit (Gemma's adds ``<bos>``, SmolLM2's and
-    GPT-2's add nothing), as :meth:`HookedModel.tokenize` does.
-    """
-    tokenizer = model.tokenizer
-    bos = tokenizer.bos_token_id
-    if prepend_bos is None:
-        ids = tokenizer("a", add_special_tokens=True)["input_ids"]
-        return [bos] if bos is not None and ids and ids[0] == bos else []
-    if not prepend_bos:
-        return []
-    if bos is None:
-        raise InputError("prepend_bos=True but this tokenizer has no BOS token; use prepend_bos=None")
-    return [bos]
-
-
 def check_count(n: int) -> None:
     """Refuse a prompt count that is not a positive integer."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
