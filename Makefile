@@ -34,11 +34,18 @@ test: setup
 test-slow: setup
 	$(BIN)/python -m pytest -m slow
 
+# Benchmarks compare side by side in one process and write benchmarks/results/*.json.
+# With transformer-lens installed beside the project (pip install transformer-lens),
+# hook_overhead and patching include its side too.
 bench: setup
 	$(BIN)/python benchmarks/hook_overhead.py
+	$(BIN)/python benchmarks/patching.py
+	$(BIN)/python benchmarks/tuned_lens.py
 
 bench-quick: setup
 	$(BIN)/python benchmarks/hook_overhead.py --quick
+	$(BIN)/python benchmarks/patching.py --quick
+	$(BIN)/python benchmarks/tuned_lens.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache
