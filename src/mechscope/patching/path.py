@@ -76,12 +76,7 @@ def path_patching(
     """Path-patch every sender head in ``layers`` (default: every layer before the first
     receiver) to ``receivers``; the metric after each, laid out layer × head."""
     receivers = _check_receivers(model, receivers)
-    last_sender = model.cfg.n_layers - 1 if receivers == "logits" else min(r.layer for r in receivers) - 1
-    if last_sender < 0:
-        raise InputError("receivers in layer 0 have no sender heads before them")
-    layers = tuple(range(last_sender + 1)) if layers is None else tuple(layers)
-    if any(layer > last_sender for layer in layers):
-        raise InputError(f"sender layers must come before the receivers (at most {last_sender}); received {layers}")
+    layers = _sender_layers(model, receivers, layers)
     base, source = runs(task, direction)
     sweep = make_sweep(model, "heads", n_pos=base.ids.shape[1], layers=layers)
     metric = task.metric_fn(model)
@@ -124,8 +119,7 @@ def path_patching_reference(
 ) -> PatchingResult:
     """The slow reference: two full forwards per sender head, hooks only."""
     receivers = _check_receivers(model, receivers)
-    last_sender = model.cfg.n_layers - 1 if receivers == "logits" else min(r.layer for r in receivers) - 1
-    layers = tuple(range(last_sender + 1)) if layers is None else tuple(layers)
+    layers = _sender_layers(model, receivers, layers)
     base, source = runs(task, direction)
     sweep = make_sweep(model, "heads", n_pos=base.ids.shape[1], layers=layers)
     metric = task.metric_fn(model)
@@ -155,6 +149,17 @@ def path_patching_reference(
         base_value = float(metric(at_answer(model(base), answer_pos)).mean())
         source_value = float(metric(at_answer(model(source), answer_pos)).mean())
     return make_result(model, task, sweep, values, "exact", direction, base_value, source_value)
+
+
+def _sender_layers(model, receivers, layers: Sequence[int] | None) -> tuple[int, ...]:
+    """The sender layers: given ones, checked to lie before every receiver, or all of those."""
+    last_sender = model.cfg.n_layers - 1 if receivers == "logits" else min(r.layer for r in receivers) - 1
+    if last_sender < 0:
+        raise InputError("receivers in layer 0 have no sender heads before them")
+    layers = tuple(range(last_sender + 1)) if layers is None else tuple(layers)
+    if not layers or any(not 0 <= layer <= last_sender for layer in layers):
+        raise InputError(f"sender layers must lie in 0..{last_sender}, before the receivers; received {layers}")
+    return layers
 
 
 def _check_receivers(model, receivers):
