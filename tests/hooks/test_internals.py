@@ -188,3 +188,24 @@ def test_kept_activations_are_copies(tiny):
         # run_with_cache's hooks run after the outer context's, on each point in turn
         _, cache = tiny.run_with_cache(PROMPT, names=names)
     torch.testing.assert_close(cache["resid_post", 0], clean["resid_post", 0])
+
+
+def test_norm_outputs_are_what_attention_mlp_and_unembedding_read(tiny):
+    last = tiny.cfg.n_layers - 1
+    reads_mlp = "blocks.0.hook_resid_pre" if tiny.cfg.parallel_attn else "blocks.0.hook_resid_mid"
+    names = ["blocks.0.hook_resid_pre", reads_mlp, f"blocks.{last}.hook_resid_post",
+             "blocks.0.ln1.hook_normalized", "blocks.0.ln2.hook_normalized", "ln_final.hook_normalized"]
+    _, cache = tiny.run_with_cache(PROMPT, names=names)
+    a = tiny.adapter
+    with torch.no_grad():
+        torch.testing.assert_close(cache["normalized", 0, "ln1"], a.norm(0, "ln1")(cache["resid_pre", 0]))
+        torch.testing.assert_close(cache["normalized", 0, "ln2"], a.norm(0, "ln2")(cache[reads_mlp]))
+        torch.testing.assert_close(cache["ln_final.hook_normalized"], a.norm(None, "ln_final")(cache["resid_post", last]))
+    # replacing the MLP's input changes the MLP output, and not the residual it reads
+    changed = torch.zeros_like(cache["normalized", 0, "ln2"])
+    with tiny.hooks(fwd=[("blocks.0.ln2.hook_normalized", lambda t, hook: changed)]):
+        _, patched = tiny.run_with_cache(PROMPT, names=[reads_mlp, "blocks.0.hook_mlp_out"])
+    torch.testing.assert_close(patched[reads_mlp], cache[reads_mlp])
+    expected = tiny.adapter.mlp_out_module(0)(tiny.adapter.in_block(0, tiny.adapter.mlp_path)(changed)) \
+        if tiny.cfg.post_norms else tiny.adapter.in_block(0, tiny.adapter.mlp_path)(changed)
+    torch.testing.assert_close(patched["mlp_out", 0], expected, atol=1e-5, rtol=1e-5)

@@ -32,6 +32,7 @@ KIND_DIMS: dict[str, tuple[str, ...]] = {
     "hook_pos_embed": _BPD,
     "hook_resid_pre": _BPD,
     "ln1.hook_scale": _SCALE,
+    "ln1.hook_normalized": _BPD,
     "attn.hook_q": ("batch", "pos", "head", "d_head"),
     "attn.hook_k": ("batch", "pos", "kv_head", "d_head"),
     "attn.hook_v": ("batch", "pos", "kv_head", "d_head"),
@@ -43,6 +44,7 @@ KIND_DIMS: dict[str, tuple[str, ...]] = {
     "hook_attn_out": _BPD,
     "hook_resid_mid": _BPD,
     "ln2.hook_scale": _SCALE,
+    "ln2.hook_normalized": _BPD,
     "mlp.hook_pre": ("batch", "pos", "d_mlp"),
     "mlp.hook_pre_linear": ("batch", "pos", "d_mlp"),
     "mlp.hook_post": ("batch", "pos", "d_mlp"),
@@ -50,10 +52,11 @@ KIND_DIMS: dict[str, tuple[str, ...]] = {
     "hook_mlp_out": _BPD,
     "hook_resid_post": _BPD,
     "ln_final.hook_scale": _SCALE,
+    "ln_final.hook_normalized": _BPD,
     "hook_logits": ("batch", "pos", "d_vocab"),
 }
 # Kinds that live outside the blocks; every other kind is per layer.
-GLOBAL_KINDS = ("hook_embed", "hook_pos_embed", "ln_final.hook_scale", "hook_logits")
+GLOBAL_KINDS = ("hook_embed", "hook_pos_embed", "ln_final.hook_scale", "ln_final.hook_normalized", "hook_logits")
 # Computed only when asked for by name or glob, never by "cache everything".
 ON_REQUEST_KINDS = frozenset({"attn.hook_result"})
 # Short forms accepted by hook_name(), as in TransformerLens' get_act_name.
@@ -94,22 +97,24 @@ class HookPoint:
 def hook_name(kind: str, layer: int | None = None, norm: str | None = None) -> str:
     """Build a canonical name from a short kind and a layer (TransformerLens' ``get_act_name``).
 
-    ``kind`` is a short form (``"resid_pre"``, ``"pattern"``, ``"z"``, ``"scale"`` …) or a
+    ``kind`` is a short form (``"resid_pre"``, ``"pattern"``, ``"z"``, ``"scale"``,
+    ``"normalized"`` …) or a
     full kind (``"attn.hook_z"``); ``norm`` picks the norm of a ``"scale"`` point
-    (``"ln1"``, ``"ln2"``, ``"ln1_post"``, ``"ln2_post"``, or None for the final norm).
+    (``"ln1"``, ``"ln2"``, ``"ln1_post"``, ``"ln2_post"``, or None for the final norm);
+    ``"normalized"`` names a norm's output the same way.
     """
-    if kind == "scale":
+    if kind in ("scale", "normalized"):
         if layer is not None and norm is None:
             raise HookPointError(
-                f"a block has several norms; name one: hook_name('scale', {layer}, 'ln1') or 'ln2' "
-                f"(Gemma also 'ln1_post', 'ln2_post'); for the final norm use hook_name('scale')"
+                f"a block has several norms; name one: hook_name({kind!r}, {layer}, 'ln1') or 'ln2' "
+                f"(Gemma also 'ln1_post', 'ln2_post' for scales); for the final norm use hook_name({kind!r})"
             )
-        full = f"{norm}.hook_scale" if norm else "ln_final.hook_scale"
+        full = f"{norm or 'ln_final'}.hook_{kind}"
     else:
         full = _SHORT.get(kind, kind)
     if full not in KIND_DIMS:
         raise HookPointError(
-            f"unknown hook kind {kind!r}; expected one of {sorted(_SHORT) + ['scale']} "
+            f"unknown hook kind {kind!r}; expected one of {sorted(_SHORT) + ['normalized', 'scale']} "
             f"or a full kind such as 'attn.hook_z'"
         )
     if full in GLOBAL_KINDS:
@@ -140,7 +145,7 @@ def build_points(n_layers: int, kinds: Iterable[str]) -> dict[str, HookPoint]:
         for kind in KIND_DIMS:
             if kind in wanted and kind not in GLOBAL_KINDS:
                 add(kind, layer)
-    for kind in ("ln_final.hook_scale", "hook_logits"):
+    for kind in ("ln_final.hook_scale", "ln_final.hook_normalized", "hook_logits"):
         if kind in wanted:
             add(kind, None)
     return points

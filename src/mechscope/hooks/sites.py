@@ -169,6 +169,8 @@ class Installation:
         elif kind.endswith("hook_scale"):
             norm = a.norm(layer, kind.split(".")[0])
             self._post[norm].append(partial(self._scale_step, point, norm))
+        elif kind.endswith("hook_normalized"):
+            self._output(a.norm(layer, kind.split(".")[0]), point)
         elif kind == "attn.hook_result":
             self._post[a.in_block(layer, a.out_proj_path)].append(partial(self._result_step, point))
         elif kind == "hook_resid_mid":
