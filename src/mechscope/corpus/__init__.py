@@ -1,7 +1,9 @@
-"""Token streams to run models on: an offline default corpus, your own text files, and
-fixed-length batches with a held-out split."""
+"""Token streams to run models on: offline corpora (a small default and the standard
+library's prose), your own text files, and fixed-length rows with a held-out split."""
 
 from mechscope.corpus.batches import HELDOUT_EVERY, token_batches
+from mechscope.corpus.rows import token_rows
+from mechscope.corpus.stdlib import stdlib_texts
 from mechscope.corpus.text import default_texts, read_text_files
 
-__all__ = ["HELDOUT_EVERY", "default_texts", "read_text_files", "token_batches"]
+__all__ = ["HELDOUT_EVERY", "default_texts", "read_text_files", "stdlib_texts", "token_batches", "token_rows"]

@@ -53,13 +53,7 @@ def token_batches(
     """Shuffled ``(batch_size, seq_len)`` id tensors (on the CPU) of one split; the last
     batch may be smaller. Arguments are checked and the text tokenized before the first
     batch is asked for."""
-    for name, value, least in (("seq_len", seq_len, 2), ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise InputError(f"{name} must be an integer of at least {least}; received {value!r}")
-    if split not in SPLITS:
-        raise InputError(f"split must be one of {', '.join(SPLITS)}; received {split!r}")
-    if seq_len > model.cfg.n_ctx:
-        raise InputError(f"seq_len={seq_len} exceeds {model.name}'s context of {model.cfg.n_ctx} tokens")
+    check_row_args(model, seq_len=seq_len, batch_size=batch_size, split=split)
     prefix = bos_prefix(model.tokenizer, prepend_bos)
     rows = [prefix + body for body in _bodies(model, texts, seq_len - len(prefix))
             if is_heldout(body) == (split == "heldout")]
@@ -72,6 +66,17 @@ def token_batches(
     return _batches([rows[i] for i in order], batch_size)
 
 
+def check_row_args(model, *, seq_len: int, batch_size: int, split: str) -> None:
+    """The checks every row source makes: sizes, split name, and the model's context."""
+    for name, value, least in (("seq_len", seq_len, 2), ("batch_size", batch_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise InputError(f"{name} must be an integer of at least {least}; received {value!r}")
+    if split not in SPLITS:
+        raise InputError(f"split must be one of {', '.join(SPLITS)}; received {split!r}")
+    if seq_len > model.cfg.n_ctx:
+        raise InputError(f"seq_len={seq_len} exceeds {model.name}'s context of {model.cfg.n_ctx} tokens")
+
+
 def is_heldout(body: list[int]) -> bool:
     """Whether a row of text tokens belongs to the held-out split (by a hash of its ids)."""
     digest = hashlib.blake2b(array("q", body).tobytes(), digest_size=8).digest()
@@ -80,19 +85,25 @@ def is_heldout(body: list[int]) -> bool:
 
 def _bodies(model, texts: str | Iterable[str], length: int) -> list[list[int]]:
     """The packed token stream cut into rows of ``length`` text tokens."""
-    tokenizer = model.tokenizer
-    texts = [texts] if isinstance(texts, str) else list(texts)
     stream: list[int] = []
+    for ids in document_ids(model.tokenizer, texts):
+        stream.extend(ids)
+    return [stream[i : i + length] for i in range(0, len(stream) - length + 1, length)]
+
+
+def document_ids(tokenizer, texts: str | Iterable[str]) -> Iterator[list[int]]:
+    """Each text's token ids (no special tokens), followed by EOS where the tokenizer has one."""
+    texts = [texts] if isinstance(texts, str) else list(texts)
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise InputError(
                 f"text {i} is a {type(text).__name__}, expected a string (read files with read_text_files)"
             )
         # verbose=False: documents longer than the model's context are expected here.
-        stream.extend(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+        ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
         if tokenizer.eos_token_id is not None:
-            stream.append(tokenizer.eos_token_id)
-    return [stream[i : i + length] for i in range(0, len(stream) - length + 1, length)]
+            ids.append(tokenizer.eos_token_id)
+        yield ids
 
 
 def _batches(rows: list[list[int]], batch_size: int) -> Iterator[Tensor]:
