@@ -18,6 +18,7 @@ into the weights (on save), leaving a model that reads raw activations.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -51,7 +52,7 @@ class SparseAutoencoder(nn.Module):
         decoder /= decoder.norm(dim=1, keepdim=True)
         self.W_dec = nn.Parameter(decoder)
         # encoder starts as the decoder's transpose where the shapes allow (a common init)
-        self.W_enc = nn.Parameter(decoder.T.clone() if d_out == d_in else torch.randn(d_in, d_sae, **kw) / d_in**0.5)
+        self.W_enc = nn.Parameter(decoder.T.contiguous() if d_out == d_in else torch.randn(d_in, d_sae, **kw) / d_in**0.5)
         self.b_enc = nn.Parameter(torch.zeros(d_sae, **kw))
         self.b_dec = nn.Parameter(torch.zeros(d_out, **kw))
         self.W_skip = nn.Parameter(torch.zeros(d_in, d_out, **kw)) if cfg.skip else None
@@ -200,3 +201,148 @@ class Step(torch.autograd.Function):
         kernel = ((pre - threshold).abs() < eps / 2).to(grad.dtype)
         grad_threshold = -(1.0 / eps) * kernel * grad
         return torch.zeros_like(pre), grad_threshold.reshape(-1, threshold.shape[-1]).sum(0), None
+
+
+# ------------------------------------------------------------------ sparse kernels
+# A TopK dictionary keeps k of d_sae latents per token, so a dense (batch × d_sae)
+# latent matrix is >99% zeros. The kernels below touch only the kept (token, latent)
+# pairs: decoding is an embedding-bag over decoder rows, and the encoder's and decoder's
+# weight gradients are sparse (d_sae × batch) @ dense products. Only the encoder's
+# forward product stays dense: every pre-activation is needed to know which win.
+
+
+@dataclass(frozen=True)
+class SparseLatents:
+    """The kept latents of a batch as (token, latent) pairs, grouped by token in order."""
+
+    rows: Tensor
+    """Token (row) of each pair, non-decreasing."""
+    cols: Tensor
+    """Latent of each pair."""
+    offsets: Tensor
+    """Index in ``rows`` where each token's pairs begin (one per token)."""
+    n_rows: int
+    """Tokens in the batch."""
+    n_cols: int
+    """Latents (d_sae)."""
+
+    @property
+    def latent_token_pairs(self) -> Tensor:
+        """(2, nnz) indices (latent, token): the transposed pattern the gradients use."""
+        return torch.stack([self.cols, self.rows])
+
+    @classmethod
+    def from_topk(cls, indices: Tensor, n_cols: int) -> SparseLatents:
+        """From each row's ``topk`` indices (batch k)."""
+        n_rows, k = indices.shape
+        rows = torch.arange(n_rows, device=indices.device).repeat_interleave(k)
+        offsets = torch.arange(0, n_rows * k, k, device=indices.device)
+        return cls(rows=rows, cols=indices.reshape(-1), offsets=offsets, n_rows=n_rows, n_cols=n_cols)
+
+    @classmethod
+    def from_flat(cls, flat: Tensor, n_rows: int, n_cols: int) -> SparseLatents:
+        """From flat indices ``row * n_cols + col`` (any order; sorted here)."""
+        flat = flat.sort().values
+        rows = flat // n_cols
+        counts = torch.bincount(rows, minlength=n_rows)
+        offsets = torch.cumsum(counts, 0) - counts
+        return cls(rows=rows, cols=flat % n_cols, offsets=offsets, n_rows=n_rows, n_cols=n_cols)
+
+
+def batch_topk_indices(acts: Float[Tensor, "batch d_sae"], k: int, candidates: int = 4) -> Tensor:
+    """Flat indices of the k·batch largest entries of ``acts`` (ReLU'd: >= 0), skipping zeros.
+
+    Same set as one topk over the flattened batch (:func:`batch_topk_relu`), found faster:
+    each row's ``candidates·k`` largest first, then the global top among those. That is
+    exact whenever every row's smallest candidate is below the global cut (or is 0, so
+    nothing it hides could count); otherwise it falls back to the full flattened topk.
+    """
+    n_rows, n_cols = acts.shape
+    n_keep = min(k * n_rows, acts.numel())
+    per_row = min(n_cols, candidates * k)
+    values, cols = acts.topk(per_row, dim=-1, sorted=False)
+    kept_values, kept = values.flatten().topk(n_keep, sorted=False)
+    cut = kept_values.min()
+    row_floor = values.min(dim=-1).values
+    if per_row < n_cols and not bool(((row_floor < cut) | (row_floor <= 0)).all()):
+        kept_values, flat = acts.flatten().topk(n_keep, sorted=False)
+    else:
+        rows = torch.div(kept, per_row, rounding_mode="floor")
+        flat = rows * n_cols + cols.flatten()[kept]
+    return flat[kept_values > 0]
+
+
+class GatherPreacts(torch.autograd.Function):
+    """``pre[rows, cols]`` for pre = x @ W_enc + bias, given ``pre`` computed without a graph.
+
+    Backward sends gradient to ``W_enc`` and ``bias`` through the chosen pairs only:
+    W_enc's gradient is xᵀ·G with G the sparse (token × latent) gradient, a product of
+    nnz·d_in multiply-adds instead of batch·d_in·d_sae. ``x`` is data (no gradient).
+    """
+
+    @staticmethod
+    def forward(ctx, pre: Tensor, x: Tensor, W_enc: Tensor, bias: Tensor, sparse: SparseLatents) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.sparse = sparse
+        return pre[sparse.rows, sparse.cols]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (x,) = ctx.saved_tensors
+        sp = ctx.sparse
+        grad_w = grad_bias = None
+        if ctx.needs_input_grad[2]:
+            latent_by_token = _coo(sp.latent_token_pairs, grad, (sp.n_cols, sp.n_rows))
+            grad_w = torch.sparse.mm(latent_by_token, x.to(grad.dtype)).T
+        if ctx.needs_input_grad[3]:
+            grad_bias = grad.new_zeros(sp.n_cols).index_add_(0, sp.cols, grad)
+        return None, None, grad_w, grad_bias, None
+
+
+class SparseDecode(torch.autograd.Function):
+    """Σ values · W_dec[cols] per token: an embedding-bag over decoder rows (no bias).
+
+    Backward: each value's gradient is ⟨W_dec[col], grad[row]⟩, a dense-dense product
+    sampled at the kept pairs; W_dec's gradient is the sparse (latent × token) matrix of
+    values times the output gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, values: Tensor, W_dec: Tensor, sparse: SparseLatents) -> Tensor:
+        ctx.save_for_backward(values, W_dec)
+        ctx.sparse = sparse
+        return torch.nn.functional.embedding_bag(
+            sparse.cols, W_dec, sparse.offsets, mode="sum", per_sample_weights=values
+        )
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        values, W_dec = ctx.saved_tensors
+        sp = ctx.sparse
+        grad_values = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_values = _sampled_row_dots(grad, W_dec, sp)
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.sparse.mm(_coo(sp.latent_token_pairs, values, (sp.n_cols, sp.n_rows)), grad)
+        return grad_values, grad_w, None
+
+
+def _coo(indices: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
+    return torch.sparse_coo_tensor(indices, values, shape, check_invariants=False)
+
+
+def _sampled_row_dots(grad: Tensor, W_dec: Tensor, sp: SparseLatents) -> Tensor:
+    """⟨grad[rows_i], W_dec[cols_i]⟩ for every pair i."""
+    if grad.dtype in (torch.float32, torch.float64):
+        crow = torch.cat([sp.offsets, sp.offsets.new_tensor([sp.rows.numel()])])
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": sampled_addmm is what we need
+            warnings.simplefilter("ignore", UserWarning)
+            mask = torch.sparse_csr_tensor(crow, sp.cols, grad.new_zeros(sp.rows.numel()), (sp.n_rows, sp.n_cols),
+                                           check_invariants=False)
+        return torch.sparse.sampled_addmm(mask, grad, W_dec.T, beta=0.0).values()
+    # sampled_addmm covers float32/float64 only; chunks keep the gathered rows small
+    out = grad.new_empty(sp.rows.numel())
+    for start in range(0, sp.rows.numel(), 1 << 15):
+        end = start + (1 << 15)
+        out[start:end] = (W_dec[sp.cols[start:end]] * grad[sp.rows[start:end]]).sum(-1)
+    return out
