@@ -118,9 +118,9 @@ def predict(
 
 def _register_technique_commands() -> None:
     """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
-    from mechscope.cli import heads, lens, patch, tasks
+    from mechscope.cli import heads, lens, patch, sae, tasks
 
-    for module in (tasks, lens, patch, heads):
+    for module in (tasks, lens, patch, heads, sae):
         module.register(app)
 
 

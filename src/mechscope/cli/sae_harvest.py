@@ -1,0 +1,87 @@
+"""``mechscope sae harvest MODEL``: store activations at one or two hook points on disk::
+
+    mechscope sae harvest smollm2-135m --hook blocks.15.hook_resid_post --tokens 1000000 \\
+        --out acts/smollm2-l15 --dtype bfloat16 --corpus large
+    mechscope sae harvest smollm2-135m --hook blocks.15.ln2.hook_normalized \\
+        --hook blocks.15.hook_mlp_out --tokens 200000 --out acts/tc15      # a transcoder's pairs
+
+Rerunning the same command after an interruption continues where it stopped. The corpus
+is ``default`` (CPython's ``pydoc_data``, ~110K SmolLM2 tokens), ``large`` (that plus the
+standard library's docstrings and comments, ~1.4M) or text files and directories;
+``--corpus`` may be repeated. ``register(sae_app)`` adds the command to the ``sae`` group.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from mechscope.cli.common import clean_errors, out
+from mechscope.errors import InputError
+
+CORPORA = ("default", "large")
+"""Named corpora; any other ``--corpus`` value is a path."""
+
+
+def register(sae_app: typer.Typer) -> None:
+    """Add ``harvest`` to the ``sae`` command group."""
+    sae_app.command("harvest")(harvest)
+
+
+@clean_errors
+def harvest(
+    model: str = typer.Argument(..., help="Bundled name, local directory, .gguf file or hub id."),
+    hooks: list[str] = typer.Option(..., "--hook", help="Hook point to store; twice for a transcoder (input, target)."),
+    tokens: int = typer.Option(..., "--tokens", help="How many tokens to store (BOS and padding excluded)."),
+    out_dir: Path = typer.Option(..., "--out", help="Store directory (created; a partial harvest there is resumed)."),
+    dtype: str = typer.Option("float32", "--dtype", help="Storage dtype: float32 or bfloat16."),
+    corpus: list[str] = typer.Option(["default"], "--corpus", help="default, large, or text files/directories."),
+    seq_len: int = typer.Option(128, "--seq-len", help="Tokens per row, BOS included."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Rows per forward pass."),
+    shard_tokens: int = typer.Option(2**15, "--shard-tokens", help="Tokens per shard file."),
+    seed: int = typer.Option(0, "--seed", help="Order of the rows."),
+) -> None:
+    """Harvest activations into a sharded, resumable on-disk store."""
+    from mechscope.models import load_model
+    from mechscope.sae.store import DTYPES
+    from mechscope.sae.harvest import harvest as run_harvest
+
+    # Cheap checks first, so that a typo never waits for a model to load.
+    for option, value, least in (("--tokens", tokens, 1), ("--seq-len", seq_len, 2), ("--batch-size", batch_size, 1),
+                                 ("--shard-tokens", shard_tokens, 1), ("--seed", seed, 0)):
+        if value < least:
+            raise InputError(f"{option} must be at least {least}; received {value}")
+    if dtype not in DTYPES:
+        raise InputError(f"--dtype must be one of {', '.join(DTYPES)}; received {dtype!r}")
+    if len(hooks) > 2:
+        raise InputError(f"--hook takes one point (an autoencoder) or two (a transcoder); received {len(hooks)}")
+    texts = corpus_texts(corpus)
+    hooked = load_model(model)
+    started = time.perf_counter()
+    store = run_harvest(hooked, hooks, texts, out_dir, n_tokens=tokens, seq_len=seq_len, batch_size=batch_size,
+                        dtype=dtype, shard_tokens=shard_tokens, seed=seed, progress=True)
+    seconds = time.perf_counter() - started
+    widths = ", ".join(f"{name} ({store.width(name)})" for name in store.hook_names)
+    out.print(
+        f"stored {len(store):,} tokens of {escape(widths)} as {dtype} in {len(store.manifest['shards'])} shards "
+        f"under {escape(str(out_dir))} ({seconds:.1f} s this run)", soft_wrap=True,
+    )
+
+
+def corpus_texts(values: list[str]) -> list[str]:
+    """The texts that ``--corpus`` values name, in the order given."""
+    from mechscope.corpus import default_texts, read_text_files, stdlib_texts
+
+    texts: list[str] = []
+    paths = [value for value in values if value not in CORPORA]
+    for value in values:
+        if value == "default":
+            texts += default_texts()
+        elif value == "large":
+            texts += default_texts() + stdlib_texts()
+    if paths:
+        texts += read_text_files(paths)
+    return texts
