@@ -89,3 +89,15 @@ def test_bad_arguments(model, texts, kwargs, batch_size, message):
     with pytest.raises(InputError, match=message):
         buffer = MixingBuffer(model, HOOK, texts[:2], seq_len=16, **kwargs)
         buffer.batches(batch_size)
+
+
+def test_training_runs_on_the_fly_from_the_buffer_with_no_store(model, texts):
+    from mechscope.sae import SAEConfig, TrainConfig, train_sae
+
+    buffer = MixingBuffer(model, HOOK, texts, buffer_tokens=512, seq_len=16)
+    cfg = SAEConfig(d_in=64, d_sae=128, architecture="topk", k=4, hook_name=HOOK)
+    config = TrainConfig(total_steps=30, batch_size=128, lr=3e-3, init_batches=2)
+    first = train_sae(cfg, buffer, config, progress=False)
+    again = train_sae(cfg, MixingBuffer(model, HOOK, texts, buffer_tokens=512, seq_len=16), config, progress=False)
+    assert first.history.mse[-5:].mean() < 0.85 * first.history.mse[:3].mean()  # it learns
+    assert torch.equal(first.sae.W_dec, again.sae.W_dec)  # the model-driven stream is reproducible too
