@@ -7,7 +7,7 @@ import torch
 
 from mechscope.errors import InputError
 from mechscope.sae import SAEConfig, SparseAutoencoder
-from mechscope.sae.model import JumpReLU, Step
+from mechscope.sae.model import JumpReLU, Step, batch_topk_relu
 
 D_IN, D_SAE = 16, 64
 
@@ -86,3 +86,10 @@ def test_config_errors():
         SAEConfig(d_in=4, d_sae=8, architecture="gated")
     with pytest.raises(InputError, match="skip is for transcoders"):
         SAEConfig(d_in=4, d_sae=8, architecture="relu", skip=True)
+
+
+def test_batch_topk_counts_every_token_of_a_batch_pos_input():
+    pre = torch.randn(2, 5, 8, generator=torch.Generator().manual_seed(0))
+    acts = batch_topk_relu(pre, 4)
+    flat = batch_topk_relu(pre.reshape(10, 8), 4).reshape(2, 5, 8)
+    assert torch.equal(acts, flat) and int((acts > 0).sum()) == min(40, int((pre > 0).sum()))

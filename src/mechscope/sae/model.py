@@ -152,10 +152,11 @@ def topk_relu(pre: Float[Tensor, "... d_sae"], k: int) -> Float[Tensor, "... d_s
     return torch.zeros_like(pre).scatter(-1, indices, torch.relu(values))
 
 
-def batch_topk_relu(pre: Float[Tensor, "batch d_sae"], k: int) -> Float[Tensor, "batch d_sae"]:
-    """The k·batch largest ReLU'd pre-activations of the whole batch; every other is 0."""
+def batch_topk_relu(pre: Float[Tensor, "... d_sae"], k: int) -> Float[Tensor, "... d_sae"]:
+    """The k·tokens largest ReLU'd pre-activations of the whole batch (every leading
+    dimension counts as tokens: batch × pos too); every other is 0."""
     flat = torch.relu(pre).flatten()
-    n_keep = min(k * pre.shape[0] if pre.dim() > 1 else k, flat.numel())
+    n_keep = min(k * (pre.numel() // pre.shape[-1]), flat.numel())
     values, indices = flat.topk(n_keep, sorted=False)
     return torch.zeros_like(flat).scatter(0, indices, values).view_as(pre)
 

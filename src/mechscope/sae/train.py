@@ -103,6 +103,11 @@ def train_sae(
 ) -> TrainResult:
     """Train ``sae_or_cfg`` (not modified: a copy is trained) on ``source`` with Adam.
 
+    A given SAE only sets the starting weights: unless ``config`` says otherwise
+    (``normalize_activations=False``, ``b_dec_init=None``, ``unit_norm_decoder=False``) its
+    scales are re-estimated, its decoder bias re-initialised and its decoder rows
+    normalised from the data first, as for a fresh one.
+
     With ``checkpoint_dir``, saves there every ``config.checkpoint_every`` steps and at
     the end, and first resumes from the latest checkpoint found (which must come from the
     same configurations): the result equals an uninterrupted run's, bit for bit.
