@@ -37,7 +37,8 @@ from mechscope.results import Result
 from mechscope.sae.dash_stats import (
     Activations, histogram, logit_effects, nearest_features, quantile_positions, top_positions,
 )
-from mechscope.sae.eval_data import Data, collect_batches, token_mask
+from mechscope.sae.buffer import keep_mask
+from mechscope.sae.eval_data import Data, collect_batches
 from mechscope.sae.splice import check_features, check_sae_fits, inference_mode
 
 
@@ -230,7 +231,7 @@ def _read(model, sae, batches, skip_bos: bool, progress: bool) -> tuple[Tensor, 
         xs.append(torch.nn.functional.pad(cache[sae.cfg.hook_name].flatten(2).float(), (0, 0, 0, pad)))
         ids.append(torch.nn.functional.pad(batch.ids.cpu(), (0, pad)))
         real.append(torch.nn.functional.pad(batch.attention_mask.cpu().bool(), (0, pad)))
-        valid.append(torch.nn.functional.pad(token_mask(model, batch, skip_bos=skip_bos).cpu(), (0, pad)))
+        valid.append(torch.nn.functional.pad(keep_mask(model, batch, exclude_bos=skip_bos).cpu(), (0, pad)))
     x = torch.cat(xs)
     return x, Activations(ids=torch.cat(ids), real=torch.cat(real), valid=torch.cat(valid), values=x[..., :0])
 

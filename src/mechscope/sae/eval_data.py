@@ -71,12 +71,3 @@ def _as_batch(item) -> TokenBatch:
         return TokenBatch(ids, torch.ones_like(ids))
     shape = tuple(item.shape) if isinstance(item, Tensor) else type(item).__name__
     raise InputError(f"expected token ids (batch pos) or a TokenBatch in the data; received {shape}")
-
-
-def token_mask(model, batch: TokenBatch, *, skip_bos: bool) -> Tensor:
-    """(batch pos) True on the tokens that count: real tokens, BOS left out if ``skip_bos``."""
-    mask = batch.attention_mask.bool()
-    bos = model.tokenizer.bos_token_id
-    if skip_bos and bos is not None:
-        mask = mask & (batch.ids != bos)
-    return mask

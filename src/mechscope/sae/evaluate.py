@@ -32,7 +32,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mechscope.results import Result
-from mechscope.sae.eval_data import Data, collect_batches, token_mask
+from mechscope.sae.buffer import keep_mask
+from mechscope.sae.eval_data import Data, collect_batches
 from mechscope.sae.splice import bos_mask, check_sae_fits, inference_mode, spliced, tracked_inputs
 
 
@@ -154,7 +155,7 @@ def _read(model, sae, batch, skip_bos: bool) -> tuple[Tensor, Tensor, Tensor]:
     _, cache = model.run_with_cache(batch, names=names)
     x = cache[cfg.hook_name].flatten(2)
     target = cache[cfg.hook_name_out].flatten(2) if cfg.is_transcoder else x
-    mask = token_mask(model, batch, skip_bos=skip_bos)
+    mask = keep_mask(model, batch, exclude_bos=skip_bos)
     device = next(sae.parameters()).device
     out = sae(x[mask].to(device))
     return target[mask].to(device).double(), out.output.double(), out.latents

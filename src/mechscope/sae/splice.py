@@ -26,7 +26,6 @@ this also holds during cached generation, where each step sees one new position.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from mechscope.errors import HookPointError, InputError
+from mechscope.sae.buffer import hook_width
 
 LatentEdit = Callable[[Tensor], Tensor]
 """``edit(latents) -> latents``, latents shaped (batch pos d_sae)."""
@@ -81,10 +81,6 @@ def bos_mask(model, state: ForwardInputs, shape: torch.Size) -> Tensor | None:
 
 
 # ------------------------------------------------------------------ checks
-_DIM_SIZES = {"d_model": "d_model", "d_mlp": "d_mlp", "head": "n_heads", "kv_head": "n_kv_heads",
-              "d_head": "d_head", "d_vocab": "d_vocab"}
-
-
 def activation_width(model, name: str) -> int:
     """Width of one token's activation at hook point ``name`` (heads flattened, as SAELens
     does for ``attn.hook_z``); refuses points that are not (batch pos ...)."""
@@ -94,7 +90,7 @@ def activation_width(model, name: str) -> int:
             f"an SAE reads one vector per token; {name} has dims ({' '.join(point.dims)}). "
             f"Use a point shaped (batch pos d), e.g. blocks.{point.layer or 0}.hook_resid_post"
         )
-    return math.prod(getattr(model.cfg, _DIM_SIZES[dim]) for dim in point.dims[2:])
+    return hook_width(model, name)
 
 
 def check_sae_fits(model, sae) -> None:
