@@ -33,6 +33,7 @@ from mechscope.patching.result import PatchingResult
 from mechscope.patching.specs import Patch, Sweep, make_sweep
 from mechscope.tasks.task import MetricFn, Task
 
+
 def activation_patching(
     model,
     task: Task,

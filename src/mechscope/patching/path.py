@@ -84,6 +84,7 @@ def path_patching(
     z_names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)]
     n_prompts, n_heads = base.ids.shape[0], model.cfg.n_heads
     values = torch.empty(sweep.shape)
+    receiver_names = [] if receivers == "logits" else sorted({r.name for r in receivers})
     with torch.no_grad():
         with record_block_inputs(model) as inputs:
             base_logits, base_cache = model.run_with_cache(base, names=replay_names(model) + z_names)
@@ -94,12 +95,12 @@ def path_patching(
             hooks = [(f"blocks.{layer}.attn.hook_z", _sender_hook(source_cache, layer, n_prompts))]
             hooks += [(name, _freeze_hook(base_cache, name, n_heads)) for name in z_names[layer + 1:]]
             if receivers != "logits":
-                hooks += [(name, _record_hook(recorded)) for name in sorted({r.name for r in receivers})]
+                hooks += [(name, _record_hook(recorded)) for name in receiver_names]
             logits = run_from(model, inputs, base_cache, layer=layer, copies=n_heads, readout=answer_pos, fwd=hooks)
             if receivers != "logits":
                 # step 2: only the receivers see what step 1 sent them
                 first = min(r.layer for r in receivers)
-                hooks = [(name, _receiver_hook(recorded, receivers, name)) for name in sorted({r.name for r in receivers})]
+                hooks = [(name, _receiver_hook(recorded, receivers, name)) for name in receiver_names]
                 logits = run_from(model, inputs, base_cache, layer=first, copies=n_heads, readout=answer_pos, fwd=hooks)
             values[i] = metric(logits).view(n_heads, n_prompts).mean(1).cpu()
         base_value = float(metric(at_answer(base_logits, answer_pos)).mean())
