@@ -20,6 +20,8 @@ from transformers import (
     Qwen2Config,
 )
 
+from mechscope.tasks import Task
+
 WORDS = (
     "when mary and john went to the store , gave a drink tom alice bob paris eiffel tower is located "
     "in city of rome berlin cat dog sat on mat big small red blue one two three four five six seven"
@@ -71,3 +73,22 @@ def tiny_hf_model(arch: str, attn_implementation: str = "sdpa", seed: int = 0) -
             else:
                 param.copy_(noise / param.shape[-1] ** 0.5 * (0.5 if "embed" in name or "wte" in name else 1.0))
     return model.eval()
+
+
+# A tiny IOI-like task that the word tokenizer can express (patching and circuit tests).
+CLEAN = [
+    "when mary and john went to the store , john gave a drink to",
+    "when tom and alice went to the city , alice gave a drink to",
+    "one two three four five six seven",
+]
+CORRUPT = [
+    "when bob and alice went to the store , tom gave a drink to",
+    "when john and bob went to the city , mary gave a drink to",
+    "one two three five five six seven",
+]
+
+
+def tiny_task(model) -> Task:
+    """Three pairs of different lengths (left-padded), with the logit-difference metric."""
+    return Task.from_prompts(model, name="tiny-ioi", clean=CLEAN, corrupt=CORRUPT,
+                             answers=[" mary", " tom", " eiffel"], wrong=[" john", " alice", " paris"])

@@ -42,8 +42,13 @@ attention before MLP, then index).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
 
 from mechscope.errors import InputError
 
@@ -204,3 +209,41 @@ class CircuitGraph:
                 f"'m1 ← a1.2', 'logits ← m{self.n_layers - 1}'"
             )
         return found
+
+    # ------------------------------------------------------- edges as a grid
+    @cached_property
+    def receiver_index(self) -> dict[Receiver, int]:
+        """Each receiver's row in the (receiver, sender) grid of masks and scores."""
+        return {r: i for i, r in enumerate(self.receivers)}
+
+    @cached_property
+    def sender_index(self) -> dict[Node, int]:
+        """Each sender's column in the (receiver, sender) grid."""
+        return {s: i for i, s in enumerate(self.senders)}
+
+    def grid_index(self, edge: Edge) -> tuple[int, int]:
+        return self.receiver_index[edge.receiver], self.sender_index[edge.sender]
+
+    def mask(self, edges: Iterable[Edge]) -> Float[Tensor, "receiver sender"]:
+        """1 at each given edge, 0 elsewhere (also where no edge exists)."""
+        grid = torch.zeros(len(self.receivers), len(self.senders))
+        for edge in edges:
+            grid[self.grid_index(edge)] = 1.0
+        return grid
+
+    @cached_property
+    def edge_grid(self) -> Float[Tensor, "receiver sender"]:
+        """1 where an edge exists."""
+        return self.mask(self.edges)
+
+    def to_scores(self, grid: Float[Tensor, "receiver sender"]) -> dict[Edge, float]:
+        """Per-edge values from a (receiver, sender) grid."""
+        values = grid.detach().float().cpu()
+        return {edge: float(values[self.grid_index(edge)]) for edge in self.edges}
+
+    def to_grid(self, scores: Mapping[Edge, float]) -> Float[Tensor, "receiver sender"]:
+        """The inverse of :meth:`to_scores` (0 where no score is given)."""
+        grid = torch.zeros(len(self.receivers), len(self.senders))
+        for edge, value in scores.items():
+            grid[self.grid_index(edge)] = float(value)
+        return grid

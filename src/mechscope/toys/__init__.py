@@ -5,8 +5,19 @@
     trained = train_induction_model(InductionConfig())   # attention-only GPT-2, ~13 s on one core
     check = verify_induction(trained.model)
     check.verified, check.circuit                        # True, InductionCircuit(previous_token_head=(0, h), ...)
+
+    compiled = compiled_induction_model()                # weights set by hand: the circuit is known
+    compiled.known_edges                                 # frozenset of Edge, e.g. 'a1.kv2<k> ← a0.0'
 """
 
+from mechscope.toys.compiled import (
+    CORRUPTIONS,
+    CompiledInduction,
+    CompiledLayout,
+    compiled_induction_model,
+    compiled_induction_task,
+    compiled_layout,
+)
 from mechscope.toys.induction import (
     BOS_ID,
     LOSS_TOKENS,
@@ -32,6 +43,9 @@ from mechscope.toys.induction_check import (
 
 __all__ = [
     "BOS_ID",
+    "CORRUPTIONS",
+    "CompiledInduction",
+    "CompiledLayout",
     "LOSS_TOKENS",
     "Criteria",
     "InductionBatch",
@@ -41,6 +55,9 @@ __all__ = [
     "InductionTraining",
     "ablated_induction_loss",
     "attention_only_model",
+    "compiled_induction_model",
+    "compiled_induction_task",
+    "compiled_layout",
     "induction_batch",
     "integer_tokenizer",
     "induction_pattern_scores",

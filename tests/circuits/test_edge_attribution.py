@@ -1,0 +1,51 @@
+"""EAP and EAP-IG: EAP is the gradient of the evaluator with respect to edge masks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mechscope.circuits.attribution import edge_attribution_patching
+from mechscope.circuits.evaluate import ABLATIONS, EdgeEvaluator
+from mechscope.errors import InputError
+
+
+@pytest.mark.parametrize("ablation", ABLATIONS)
+def test_eap_equals_minus_the_mask_gradient(tiny, task, ablation):
+    evaluator = EdgeEvaluator.of(tiny, task, ablation=ablation)
+    mask = evaluator.graph.edge_grid.clone().requires_grad_(True)
+    evaluator.metrics(mask, grad=True).sum().backward()
+    expected = -mask.grad * evaluator.graph.edge_grid
+    scores = edge_attribution_patching(tiny, task, method="eap", ablation=ablation, progress=False)
+    assert expected.abs().max() > 1e-2  # the check has something to see
+    torch.testing.assert_close(scores.grid, expected, atol=1e-5, rtol=0)
+
+
+def test_one_ig_step_is_eap_and_more_steps_differ(tiny, task):
+    eap = edge_attribution_patching(tiny, task, method="eap", progress=False)
+    one = edge_attribution_patching(tiny, task, method="eap-ig-inputs", steps=1, progress=False)
+    five = edge_attribution_patching(tiny, task, method="eap-ig-inputs", steps=5, progress=False)
+    torch.testing.assert_close(one.grid, eap.grid, atol=1e-6, rtol=0)
+    assert (five.grid - eap.grid).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama-gqa", "gemma3-gqa", "neox-parallel"])
+def test_ig_on_activations_of_a_last_layer_mlp_is_exact(tiny, task):
+    """The logits edge of the last MLP: nothing but the unembedding lies after it, so
+    interpolating its output moves the logits linearly up to the final norm; with many
+    steps the IG score approaches the exact effect of ablating that one edge."""
+    graph = edge_attribution_patching(tiny, task, method="eap", progress=False).graph
+    last = graph.edge(f"logits ← m{graph.n_layers - 1}")
+    evaluator = EdgeEvaluator.of(tiny, task)
+    exact = evaluator([e for e in graph.edges if e != last]) - evaluator(graph.edges)
+    ig = edge_attribution_patching(tiny, task, method="eap-ig-activations", steps=10, progress=False)
+    assert abs(ig.as_dict()[last] - exact) < 0.05 * abs(exact) + 1e-3
+
+
+def test_scores_are_zero_off_the_graph_and_bad_options_refused(tiny, task):
+    scores = edge_attribution_patching(tiny, task, method="eap", progress=False)
+    assert (scores.grid * (1 - scores.graph.edge_grid)).abs().max() == 0
+    with pytest.raises(InputError, match="method must be one of"):
+        edge_attribution_patching(tiny, task, method="acdc")
+    with pytest.raises(InputError, match="steps must be at least 1"):
+        edge_attribution_patching(tiny, task, steps=0)
