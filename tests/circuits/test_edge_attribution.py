@@ -38,7 +38,7 @@ def test_ig_on_activations_of_a_last_layer_mlp_is_exact(tiny, task):
     last = graph.edge(f"logits ← m{graph.n_layers - 1}")
     evaluator = EdgeEvaluator.of(tiny, task)
     exact = evaluator([e for e in graph.edges if e != last]) - evaluator(graph.edges)
-    ig = edge_attribution_patching(tiny, task, method="eap-ig-activations", steps=10, progress=False)
+    ig = edge_attribution_patching(tiny, task, method="eap-ig-activations", steps=20, progress=False)
     assert abs(ig.as_dict()[last] - exact) < 0.05 * abs(exact) + 1e-3
 
 
