@@ -47,5 +47,13 @@ def test_scores_are_zero_off_the_graph_and_bad_options_refused(tiny, task):
     assert (scores.grid * (1 - scores.graph.edge_grid)).abs().max() == 0
     with pytest.raises(InputError, match="method must be one of"):
         edge_attribution_patching(tiny, task, method="acdc")
-    with pytest.raises(InputError, match="steps must be at least 1"):
+    with pytest.raises(InputError, match="steps and batch_size must be at least 1"):
         edge_attribution_patching(tiny, task, steps=0)
+
+
+@pytest.mark.parametrize("metric", ["logit_diff", "normalized", "kl"])
+def test_batches_of_prompts_add_up_to_the_whole(tiny, task, metric):
+    task = task.with_metric(metric)
+    whole = edge_attribution_patching(tiny, task, method="eap", batch_size=len(task), progress=False)
+    parts = edge_attribution_patching(tiny, task, method="eap", batch_size=1, progress=False)
+    torch.testing.assert_close(parts.grid, whole.grid, atol=1e-5, rtol=1e-5)

@@ -44,7 +44,7 @@ from mechscope.circuits.graph import CircuitGraph, Edge
 from mechscope.errors import InputError
 from mechscope.patching.common import at_answer
 from mechscope.results import Result
-from mechscope.tasks.task import Task
+from mechscope.tasks.task import Task, answer_logits
 
 METHODS = ("eap", "eap-ig-inputs", "eap-ig-activations")
 """Gradient-based edge scores :func:`edge_attribution_patching` computes."""
@@ -83,55 +83,64 @@ def edge_attribution_patching(
     method: str = "eap-ig-inputs",
     ablation: str = "resample",
     steps: int = 5,
+    batch_size: int = 8,
     progress: bool = True,
 ) -> EdgeScores:
-    """Score every edge of ``CircuitGraph.of(model)`` by EAP or EAP-IG (module docstring)."""
+    """Score every edge of ``CircuitGraph.of(model)`` by EAP or EAP-IG (module docstring).
+
+    ``batch_size`` prompts run per backward pass (scores are sums over prompts, so this
+    only bounds memory: each prompt costs about ``n_heads + 2·n_kv_heads`` copies of
+    attention activations per layer)."""
     if method not in METHODS:
         raise InputError(f"method must be one of {', '.join(METHODS)}; received {method!r}")
-    if steps < 1:
-        raise InputError(f"steps must be at least 1; received {steps}")
+    if steps < 1 or batch_size < 1:
+        raise InputError(f"steps and batch_size must be at least 1; received {steps} and {batch_size}")
     graph = CircuitGraph.of(model)
     with torch.no_grad():
         delta = ablated_outputs(model, graph, task, ablation) - sender_outputs(model, graph, task.clean)
-    scorer = _Scorer(model, task, graph, delta)
+    scorer = _Scorer(model, task, graph, delta, batch_size)
     if method == "eap":
-        scorer.run(1.0)
-    elif method == "eap-ig-inputs":
-        for k in tqdm(range(1, steps + 1), desc="EAP-IG", unit="step", disable=not progress):
-            # the input moves from ablated (α = 0) to clean (α = 1): clean + (1 − α)·(ablated − clean)
-            scorer.run(1 / steps, overrides={("input", 0): _towards(delta[0], 1 - k / steps)})
+        runs = [(None, slice(None), 1)]
     else:
-        layout = Layout(graph)
         groups = [(("input", 0), slice(0, 1))]
-        for layer in range(graph.n_layers):
-            groups += [(("attn", layer), layout.head_senders(layer)),
-                       (("mlp", layer), slice(layout.mlp_sender(layer), layout.mlp_sender(layer) + 1))]
-        runs = [(g, k) for g in groups for k in range(1, steps + 1)]
-        for (key, senders), k in tqdm(runs, desc="EAP-IG activations", unit="run", disable=not progress):
-            shift = delta[senders].sum(0)
-            scorer.run(1 / steps, overrides={key: _towards(shift, 1 - k / steps)}, senders=senders)
+        if method == "eap-ig-activations":
+            layout = Layout(graph)
+            for layer in range(graph.n_layers):
+                groups += [(("attn", layer), layout.head_senders(layer)),
+                           (("mlp", layer), slice(layout.mlp_sender(layer), layout.mlp_sender(layer) + 1))]
+        # the group's output moves from ablated (α = 0) to clean (α = 1): clean + (1 − α)·(ablated − clean)
+        runs = [((key, senders, 1 - k / steps), senders if method == "eap-ig-activations" else slice(None), k)
+                for key, senders in groups for k in range(1, steps + 1)]
+    for interpolate, senders, _ in tqdm(runs, desc=method, unit="run", disable=not progress or len(runs) == 1):
+        scorer.run(1 / (1 if method == "eap" else steps), interpolate=interpolate, senders=senders)
     grid = scorer.scores * graph.edge_grid.to(scorer.scores)
     return EdgeScores(graph=graph, grid=grid.cpu(), method=method, ablation=ablation, task=task.name)
-
-
-def _towards(shift: Tensor, amount: float) -> Callable[[Tensor], Tensor]:
-    return lambda output: output + amount * shift.to(output)
 
 
 class _Scorer:
     """Accumulates ``weight · (ablated − clean)·∂m/∂x_r`` over backward passes."""
 
-    def __init__(self, model, task: Task, graph: CircuitGraph, delta: Tensor):
-        self.model, self.task, self.graph = model, task, graph
+    def __init__(self, model, task: Task, graph: CircuitGraph, delta: Tensor, batch_size: int):
+        self.model, self.graph = model, graph
         batch, pos = task.clean.ids.shape
         self.delta = delta.expand(-1, batch, pos, -1)
         self.scores = torch.zeros(len(graph.receivers), len(graph.senders), device=model.device)
-        grid = graph.edge_grid
-        # senders before the last one feeding each receiver: the only columns worth computing
-        self.upstream = [int(row.nonzero().max()) + 1 for row in grid]
-        self.metric_fn = task.metric_fn(model)
+        # senders up to the last one feeding each receiver: the only columns worth computing
+        self.upstream = [int(row.nonzero().max()) + 1 for row in graph.edge_grid]
+        self.chunks = [slice(i, min(i + batch_size, batch)) for i in range(0, batch, batch_size)]
+        self.metrics = [_chunk_metric(model, task, rows) for rows in self.chunks]
+        self.task = task
 
-    def run(self, weight: float, *, overrides=None, senders: slice = slice(None)) -> None:
+    def run(self, weight: float, *, interpolate=None, senders: slice = slice(None)) -> None:
+        for rows, metric_fn in zip(self.chunks, self.metrics):
+            delta = self.delta[:, rows]
+            overrides = None
+            if interpolate is not None:
+                key, group, amount = interpolate
+                overrides = {key: _towards(delta[group].sum(0), amount)}
+            self._backward(self.task.clean, rows, delta, metric_fn, weight, overrides, senders)
+
+    def _backward(self, batch, rows, delta, metric_fn, weight, overrides, senders) -> None:
         def on_grad(first: int, grad: Tensor) -> None:
             n = grad.shape[0]
             stop = max(self.upstream[first:first + n])
@@ -139,12 +148,29 @@ class _Scorer:
             if not columns:
                 return
             cols = slice(columns.start, columns.stop)
-            part = einsum(self.delta[cols].to(grad), grad,
+            part = einsum(delta[cols].to(grad), grad,
                           "sender batch pos d_model, receiver batch pos d_model -> receiver sender")
             self.scores[first:first + n, cols] += weight * part.to(self.scores)
 
-        clean = self.task.clean
+        ids, attention = batch.ids[rows].to(self.model.device), batch.attention_mask[rows].to(self.model.device)
         with torch.enable_grad(), edge_run(self.model, self.graph, on_grad=on_grad, overrides=overrides) as state:
-            logits = self.model(clean)
-            metric = self.metric_fn(at_answer(logits, clean.last_positions().to(logits.device))).mean()
+            logits = self.model(ids, attention_mask=attention)
+            metric = metric_fn(at_answer(logits, batch.last_positions()[rows].to(logits.device)))
             metric.backward(inputs=[state.leaf])  # no parameter gradients
+
+
+def _chunk_metric(model, task: Task, rows: slice) -> Callable[[Tensor], Tensor]:
+    """The task's mean metric restricted to ``rows``: summed there, divided by all prompts.
+    The normalized metric keeps the whole task's baselines (a chunk's own would differ)."""
+    n = len(task)
+    if task.metric == "normalized":
+        whole = task.with_metric("logit_diff").metric_fn(model)
+        span = float(whole(answer_logits(model, task.clean)).mean() - whole(answer_logits(model, task.corrupt)).mean())
+        diff = task.subset(rows).with_metric("logit_diff").metric_fn(model)
+        return lambda logits: diff(logits).sum() / span / n
+    metric = task.subset(rows).metric_fn(model)
+    return lambda logits: metric(logits).sum() / n
+
+
+def _towards(shift: Tensor, amount: float) -> Callable[[Tensor], Tensor]:
+    return lambda output: output + amount * shift.to(output)

@@ -84,6 +84,14 @@ class Task:
         """Each prompt's last real token: where the next-token prediction is read."""
         return self.clean.last_positions()
 
+    def subset(self, rows: slice) -> Task:
+        """The prompt pairs ``rows`` (padding kept as is, so positions still line up)."""
+        pick = lambda batch: TokenBatch(batch.ids[rows], batch.attention_mask[rows])  # noqa: E731
+        return dataclasses.replace(
+            self, clean=pick(self.clean), corrupt=pick(self.corrupt), answers=self.answers[rows],
+            wrong=self.wrong[rows], prompts=self.prompts[rows], corrupt_prompts=self.corrupt_prompts[rows],
+        )
+
     def with_metric(self, metric: str) -> Task:
         """The same prompts scored by another metric."""
         return dataclasses.replace(self, metric=metric)
