@@ -7,6 +7,7 @@
     mechscope lens smollm2-135m "The Eiffel Tower is in"   # logit lens
     mechscope heads smollm2-135m             # attention-head roles
     mechscope patch smollm2-135m --task ioi  # activation patching
+    mechscope circuit smollm2-135m --task ioi --method eap-ig   # circuit discovery, faithfulness
 
 Bad input prints one line, ``error: …``, and exits with status 2; never a traceback.
 """
@@ -118,9 +119,9 @@ def predict(
 
 def _register_technique_commands() -> None:
     """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
-    from mechscope.cli import heads, lens, patch, sae, tasks
+    from mechscope.cli import circuit, heads, lens, patch, sae, tasks
 
-    for module in (tasks, lens, patch, heads, sae):
+    for module in (tasks, lens, patch, heads, circuit, sae):
         module.register(app)
 
 

@@ -26,6 +26,7 @@ model's tokenizer, so each pair tokenizes to equal lengths on any model.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from string import Formatter
 
 from mechscope.errors import InputError
@@ -81,6 +82,8 @@ def ioi(
     template: int | str | None = None,
     order: str = "both",
     mix_templates: bool = False,
+    templates: Sequence[int] | None = None,
+    names: Sequence[str] | None = None,
 ) -> Task:
     """IOI prompt pairs with ABC corruption.
 
@@ -94,20 +97,26 @@ def ioi(
         order: ``"ABBA"``, ``"BABA"`` or ``"both"`` (alternating, half each).
         mix_templates: draw each prompt's template from all of :data:`IOI_TEMPLATES`
             (prompts are then left-padded to one length); ``template`` must be None.
+        templates: with ``mix_templates``, draw only from these indices (e.g. to hold
+            some templates out of a circuit's discovery set).
+        names: the names to draw from (default :data:`NAMES`), e.g. a held-out half.
     """
     check_count(n)
     if order not in ORDERS:
         raise InputError(f"order must be one of {', '.join(ORDERS)}; received {order!r}")
     if mix_templates and template is not None:
         raise InputError("mix_templates=True draws from all of IOI_TEMPLATES; leave template=None with it")
-    templates = [_parse(t) for t in (IOI_TEMPLATES if mix_templates else [_choose(template)])]
-    names = single_token_words(model, NAMES, min_count=5, what="IOI names")
+    if templates is not None and not mix_templates:
+        raise InputError("templates= picks among the mixed templates; pass mix_templates=True with it")
+    chosen = [IOI_TEMPLATES[i] for i in templates] if templates is not None else IOI_TEMPLATES
+    parsed = [_parse(t) for t in (chosen if mix_templates else [_choose(template)])]
+    names = single_token_words(model, NAMES if names is None else tuple(names), min_count=5, what="IOI names")
     places = single_token_words(model, PLACES, min_count=1, what="IOI places")
     objects = single_token_words(model, OBJECTS, min_count=1, what="IOI objects")
     rng = random.Random(seed)
     clean, corrupt, answers, wrong = [], [], [], []
     for i in range(n):
-        parts = rng.choice(templates)
+        parts = rng.choice(parsed)
         io, s, *abc = rng.sample(names, 5)
         place, obj = rng.choice(places), rng.choice(objects)
         baba = order == "BABA" or (order == "both" and i % 2 == 1)

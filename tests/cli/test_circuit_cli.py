@@ -1,0 +1,111 @@
+"""mechscope circuit: discovery, the circuit as JSON and SVG, faithfulness as JSON; one-line errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from tiny import CLEAN, CORRUPT, tiny_hf_model, tiny_tokenizer
+from typer.testing import CliRunner
+
+from mechscope.circuits import BUDGETS, Circuit
+from mechscope.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("circuit")
+    model_dir = root / "tiny-gpt2"
+    tiny_hf_model("gpt2").save_pretrained(model_dir)
+    tiny_tokenizer().save_pretrained(model_dir)
+    rows = [{"clean": c, "corrupt": k, "answer": a, "wrong": w}
+            for c, k, a, w in zip(CLEAN, CORRUPT, [" mary", " tom", " eiffel"], [" john", " alice", " paris"])]
+    task_file = root / "pairs.jsonl"
+    task_file.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    return str(model_dir), str(task_file), root / "out"
+
+
+def run(files, *args):
+    model_dir, task_file, out = files
+    return runner.invoke(app, ["circuit", model_dir, "--task", task_file, *args, "--out", str(out), "--no-progress"])
+
+
+def outputs(out, method: str) -> tuple[Circuit, str, dict]:
+    stem = f"{method}-pairs-tiny-gpt2"
+    return (Circuit.load(out / f"circuit-{stem}.json"), (out / f"circuit-{stem}.svg").read_text(),
+            json.loads((out / f"faithfulness-{stem}.json").read_text()))
+
+
+@pytest.mark.parametrize("args", [["--method", "eap"], ["--method", "eap-ig", "--steps", "2"]])
+def test_gradient_methods_write_circuit_svg_and_curve(files, args):
+    result = run(files, *args, "--budget", "0.05")
+    assert result.exit_code == 0, result.output
+    method = args[1]
+    circuit, svg, data = outputs(files[2], method)
+    n_edges = circuit.graph.n_edges
+    assert circuit.method == method and len(circuit.edges) == round(0.05 * n_edges)
+    assert len(circuit.scores) == n_edges
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+    assert data["type"] == "FaithfulnessCurve" and data["budgets"] == list(BUDGETS) and len(data["faithfulness"]) == 10
+    assert math.isfinite(data["cpr"]) and math.isfinite(data["cmd"]) and abs(data["faithfulness"][-1] - 1) < 1e-6
+    assert data["method"] == method and data["steps"] == (2 if method == "eap-ig" else None)
+    # The circuit is the curve's circuit at the same budget: the same edges, so the same metric.
+    own = data["circuit"]
+    assert abs(own["metric"] - data["metric"][BUDGETS.index(0.05)]) < 1e-6
+    gap = data["m_full"] - data["m_empty"]
+    assert abs(own["complement_faithfulness"] - (own["complement_metric"] - data["m_empty"]) / gap) < 1e-6
+    printed = " ".join(result.stdout.split())
+    assert f"{len(circuit.edges)} / {n_edges}" in printed and "CPR" in printed and "f ≥ 0.8" in printed
+    assert f"circuit-{method}-pairs-tiny-gpt2.svg" in printed
+
+
+def test_acdc_keeps_what_its_threshold_leaves(files):
+    result = run(files, "--method", "acdc", "--threshold", "0.001")
+    assert result.exit_code == 0, result.output
+    circuit, svg, data = outputs(files[2], "acdc")
+    assert circuit.method == "acdc" and data["threshold"] == 0.001 and data["budget"] is None
+    assert data["circuit"]["n_edges"] == len(circuit.edges) and svg.startswith("<svg")
+    assert math.isfinite(data["cpr"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--budget", "0"], "--budget is a fraction of the edges in (0, 1]; received 0.0"),
+        (["--budget", "1.5"], "--budget is a fraction of the edges in (0, 1]; received 1.5"),
+        (["--method", "magic"], "unknown --method 'magic'; expected one of eap, eap-ig, eap-ig-activations, exact, acdc"),
+        (["--method", "eap-ig", "--steps", "0"], "--steps must be at least 1; received 0"),
+        (["--method", "acdc", "--threshold", "-0.1"], "--threshold must be a number >= 0; received -0.1"),
+        (["--method", "eap", "--steps", "3"], "--steps applies to eap-ig and eap-ig-activations"),
+        (["--method", "eap", "--threshold", "0.1"], "--threshold applies to acdc"),
+        (["--method", "acdc", "--budget", "0.1"], "--budget does not apply to acdc"),
+        (["--ablation", "noise"], "unknown --ablation 'noise'; expected one of resample, mean, zero"),
+        (["--metric", "logit-diff"], "unknown --metric 'logit-diff'; expected one of logit_diff"),
+        (["--method", "eap", "--metric", "kl"], "--method eap scores every edge 0 under --metric kl"),
+    ],
+)
+def test_bad_options_give_one_line_and_exit_2(files, args, message):
+    result = run(files, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_bad_budget_is_refused_before_the_model_loads(tmp_path):
+    result = runner.invoke(app, ["circuit", "no-such-model", "--budget", "2", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--budget is a fraction" in result.stderr and "unknown model" not in result.stderr
+
+
+def test_prompts_of_different_lengths_are_refused(files, tmp_path):
+    model_dir, _, out = files
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"clean": "the cat sat", "corrupt": "the big red dog sat", "answer": " on",
+                               "wrong": " red"}) + "\n")
+    result = runner.invoke(app, ["circuit", model_dir, "--task", str(bad), "--method", "eap", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "pair 0: the clean prompt has" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
