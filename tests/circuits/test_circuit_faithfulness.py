@@ -76,3 +76,28 @@ def test_curve_of_a_reversed_ranking_is_zero_until_the_end():
 def test_scores_must_cover_the_graph():
     with pytest.raises(InputError, match="scores must cover every edge"):
         faithfulness_curve(lambda edges: 0.0, GRAPH, {GRAPH.edges[0]: 1.0}, progress=False)
+
+
+def test_greedy_circuits_lead_to_the_logits():
+    import random
+
+    from mechscope.circuits.faithfulness import greedy_edges, select_edges
+
+    graph = CircuitGraph(n_layers=3, n_heads=4, n_kv_heads=2, parallel_attn=False)
+    rng = random.Random(0)
+    scores = {e: rng.gauss(0, 1) for e in graph.edges}
+    for k in (1, 5, 20, 60):
+        chosen = greedy_edges(graph, scores, k)
+        assert len(chosen) == k
+        senders = {e.sender for e in chosen}
+        for edge in chosen:
+            node = edge.receiver.node
+            owners = {node} if node.kind != "kv" else {
+                n for n in graph.senders if n.kind == "attn" and n.layer == node.layer and graph.kv_head(n.index) == node.index}
+            assert node.kind == "logits" or owners & senders, edge  # its node sends into the circuit
+    assert greedy_edges(graph, scores, graph.n_edges) == frozenset(graph.edges)
+    # the first edge is the best edge into the logits, not the best edge overall
+    best_logits = max((e for e in graph.edges if e.receiver.node.kind == "logits"), key=lambda e: abs(scores[e]))
+    assert greedy_edges(graph, scores, 1) == {best_logits}
+    with pytest.raises(InputError, match="selection must be one of"):
+        select_edges(graph, scores, 3, selection="random")

@@ -83,6 +83,21 @@ def test_ioi_one_template_lines_up_and_mixing_pads(words):
     assert len({p.split(" ")[0] for p in mixed.prompts}) > 2
 
 
+def test_ioi_held_out_templates_and_names(words):
+    """Discovery and held-out sets share no template and no name."""
+    names = ioi.NAMES[::2]
+    train = ioi.ioi(words, n=32, mix_templates=True, templates=range(8), names=names)
+    held = ioi.ioi(words, n=32, seed=1, mix_templates=True, templates=range(8, 16), names=ioi.NAMES[1::2])
+    openings = lambda task: {" ".join(p.split(" ")[:1]) for p in task.prompts}  # noqa: E731
+    assert all(set(_names(words, p)) <= set(names) for p in train.prompts + train.corrupt_prompts)
+    assert not any(set(_names(words, p)) & set(names) for p in held.prompts + held.corrupt_prompts)
+    first = lambda indices: {ioi.IOI_TEMPLATES[i].split(" ")[0] for i in indices}  # noqa: E731
+    assert openings(train) <= first(range(8)) and openings(held) <= first(range(8, 16))
+    assert "Friends" in openings(held) and "Friends" not in openings(train)  # template 15 only
+    with pytest.raises(InputError, match="pass mix_templates=True"):
+        ioi.ioi(words, templates=[1, 2])
+
+
 def test_ioi_custom_template_and_bad_templates(words):
     task = ioi.ioi(words, n=4, template="Then {IO} and {S} met. {S} gave a {OBJECT} to")
     assert all(p.startswith("Then ") for p in task.prompts)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from mechscope.circuits.faithfulness import budget_edges, top_edges
+from mechscope.circuits.faithfulness import budget_edges, select_edges
 from mechscope.circuits.graph import CircuitGraph, Edge, Node
 from mechscope.errors import InputError
 from mechscope.results import Result, write_json
@@ -45,9 +45,11 @@ class Circuit(Result):
 
     @classmethod
     def from_scores(cls, graph: CircuitGraph, scores: Mapping[Edge, float], *, budget: float,
-                    absolute: bool = True, method: str = "", model_name: str = "") -> Circuit:
-        """The top ``budget`` fraction of the edges by (absolute) score."""
-        edges = top_edges(scores, budget_edges(graph.n_edges, budget), absolute=absolute)
+                    absolute: bool = True, selection: str = "top", method: str = "", model_name: str = "") -> Circuit:
+        """``budget`` (a fraction) of the edges by (absolute) score, chosen by ``selection``
+        (``top`` or ``greedy``, see :mod:`mechscope.circuits.faithfulness`)."""
+        edges = select_edges(graph, scores, budget_edges(graph.n_edges, budget), absolute=absolute,
+                             selection=selection)
         return cls(graph=graph, edges=edges, scores=dict(scores), method=method, model_name=model_name)
 
     @property

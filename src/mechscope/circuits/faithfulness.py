@@ -21,20 +21,27 @@ rule over the budgets divided by the largest (the MIB circuit track's ``area_und
 meant for circuits chosen by signed scores (edges that raise the metric) and CMD for
 circuits chosen by absolute scores: pass ``absolute`` accordingly.
 
-Circuits here are the top edges by score, nothing more: edges left dangling (not
-connected to both the input and the logits) are kept, which is what ablating everything
-else does to them anyway.
+Circuits are chosen from scores in one of two ways (``selection``):
+
+* ``top``: the k highest-scoring edges, nothing more. Edges left dangling (whose
+  sender no kept edge reads, or which nothing clean reaches) are kept and spend budget
+  on nothing: under resample ablation a sender none of whose inputs is kept outputs
+  exactly its ablated value.
+* ``greedy`` (MIB's and the EAP-IG code's ``apply_greedy``): grow the circuit from the
+  logits, each time adding the best-scoring edge into a node already in the circuit,
+  so every kept edge leads to the logits.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from mechscope.circuits.graph import CircuitGraph, Edge
+from mechscope.circuits.graph import CircuitGraph, Edge, Node
 from mechscope.errors import InputError
 from mechscope.results import Result
 
@@ -72,6 +79,53 @@ def top_edges(scores: Mapping[Edge, float], k: int, *, absolute: bool = True) ->
     return frozenset(sorted(scores, key=key)[:k])
 
 
+def greedy_edges(graph: CircuitGraph, scores: Mapping[Edge, float], k: int, *,
+                 absolute: bool = True) -> frozenset[Edge]:
+    """``k`` edges grown from the logits: each step adds the best edge whose receiver's
+    node already sends into the circuit (a key/value head does when any of its query
+    heads does). Fewer than ``k`` if the reachable edges run out."""
+    value = (lambda e: abs(scores[e])) if absolute else (lambda e: scores[e])
+    into: dict[object, list[Edge]] = {}
+    for edge in graph.edges:
+        node = edge.receiver.node
+        owners = [node] if node.kind != "kv" else [
+            Node(node.layer, 0, h, "attn") for h in range(node.index * graph.group, (node.index + 1) * graph.group)]
+        for owner in owners:
+            into.setdefault(owner, []).append(edge)
+    chosen: set[Edge] = set()
+    active: set[object] = set()
+    heap: list = []
+
+    def activate(node) -> None:
+        if node in active:
+            return
+        active.add(node)
+        for edge in into.get(node, ()):
+            heapq.heappush(heap, (-value(edge), edge))
+
+    activate(graph.receivers[-1].node)  # the logits
+    while heap and len(chosen) < k:
+        _, edge = heapq.heappop(heap)
+        if edge in chosen:
+            continue
+        chosen.add(edge)
+        activate(edge.sender)
+    return frozenset(chosen)
+
+
+SELECTIONS = ("top", "greedy")
+"""How a circuit of k edges is chosen from scores (module docstring)."""
+
+
+def select_edges(graph: CircuitGraph, scores: Mapping[Edge, float], k: int, *, absolute: bool = True,
+                 selection: str = "top") -> frozenset[Edge]:
+    if selection not in SELECTIONS:
+        raise InputError(f"selection must be one of {', '.join(SELECTIONS)}; received {selection!r}")
+    if selection == "greedy":
+        return greedy_edges(graph, scores, k, absolute=absolute)
+    return top_edges(scores, k, absolute=absolute)
+
+
 def budget_edges(n_edges: int, budget: float) -> int:
     """Edges in a circuit of ``budget`` (a fraction in (0, 1]) of ``n_edges``: at least one."""
     if not 0 < budget <= 1:
@@ -101,6 +155,8 @@ class FaithfulnessCurve(Result):
     """Area under |1 − f| (lower is better)."""
     absolute: bool
     """Whether edges were ranked by absolute score."""
+    selection: str = "top"
+    """How each circuit was chosen from the scores (``top`` or ``greedy``)."""
 
     def smallest_budget(self, at_least: float) -> float | None:
         """The smallest budget whose circuit reaches faithfulness ``at_least``, if any."""
@@ -114,6 +170,7 @@ def faithfulness_curve(
     *,
     budgets: Iterable[float] = BUDGETS,
     absolute: bool = True,
+    selection: str = "top",
     progress: bool = True,
 ) -> FaithfulnessCurve:
     """Evaluate the top-scoring circuit at each budget (plus the full model and the empty circuit)."""
@@ -125,11 +182,12 @@ def faithfulness_curve(
     m_full = evaluate(frozenset(graph.edges))
     m_empty = evaluate(frozenset())
     metric = tuple(
-        m_full if k == graph.n_edges else evaluate(top_edges(scores, k, absolute=absolute))
+        m_full if k == graph.n_edges else evaluate(select_edges(graph, scores, k, absolute=absolute, selection=selection))
         for k in tqdm(counts, desc="faithfulness curve", unit="circuit", disable=not progress)
     )
     f = tuple(faithfulness(m, m_empty, m_full) for m in metric)
     return FaithfulnessCurve(
         budgets=budgets, n_edges=counts, metric=metric, faithfulness=f, m_full=m_full, m_empty=m_empty,
-        cpr=area_under(budgets, f), cmd=area_under(budgets, [abs(1 - v) for v in f]), absolute=absolute,
+        cpr=area_under(budgets, f), cmd=area_under(budgets, [abs(1 - v) for v in f]),
+        absolute=absolute, selection=selection,
     )
