@@ -13,7 +13,7 @@ Modules: :mod:`~.graph` (nodes, receivers, edges), :mod:`~.edge_run` (the one-pa
 machinery), :mod:`~.evaluate` (circuits' metrics), :mod:`~.reference` (the slow
 edge-by-edge evaluator), :mod:`~.attribution` (EAP, EAP-IG), :mod:`~.exact` (exact
 edge scores, minimality), :mod:`~.acdc`, :mod:`~.faithfulness` (f, curves, CPR, CMD),
-:mod:`~.circuit` (saving and drawing).
+:mod:`~.circuit` (saving and drawing), :mod:`~.ground_truth` (ROC AUC against known edges).
 """
 
 from mechscope.circuits.acdc import ACDCResult, acdc
@@ -23,8 +23,9 @@ from mechscope.circuits.evaluate import ABLATIONS, EdgeEvaluator
 from mechscope.circuits.exact import edge_contributions, exact_edge_scores
 from mechscope.circuits.faithfulness import BUDGETS, FaithfulnessCurve, area_under, faithfulness, faithfulness_curve
 from mechscope.circuits.graph import INPUT, CircuitGraph, Edge, Node, Receiver
+from mechscope.circuits.ground_truth import induction_edges, roc_auc
 from mechscope.circuits.reference import evaluate_reference
 
 __all__ = ["ABLATIONS", "ACDCResult", "BUDGETS", "INPUT", "Circuit", "CircuitGraph", "Edge", "EdgeEvaluator",
            "EdgeScores", "FaithfulnessCurve", "Node", "Receiver", "acdc", "area_under", "edge_attribution_patching",
-           "edge_contributions", "evaluate_reference", "exact_edge_scores", "faithfulness", "faithfulness_curve"]
+           "edge_contributions", "evaluate_reference", "exact_edge_scores", "faithfulness", "faithfulness_curve", "induction_edges", "roc_auc"]

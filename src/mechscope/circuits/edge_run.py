@@ -90,11 +90,6 @@ class Layout:
     def mlp_sender(self, layer: int) -> int:
         return 1 + layer * (self.graph.n_heads + 1) + self.graph.n_heads
 
-    def feeds(self) -> Float[Tensor, "receiver sender"]:
-        """1 where the sender feeds the receiver (an edge exists), else 0."""
-        g = self.graph
-        return torch.tensor([[float(g.feeds(s, r)) for s in g.senders] for r in g.receivers])
-
 
 @dataclass
 class RunState:
@@ -187,7 +182,7 @@ class _Plumbing:
         self.state = RunState()
         self.rows = 0  # mask × batch, known at the first block
         self.masks = 1 if masks is None else masks.shape[0]
-        self.layer_heads: Tensor | None = None  # this layer's per-head outputs, until recorded
+        self.copy_of = torch.arange(self.layout.copies)  # this layer's attention copy of each receiver
 
     # ------------------------------------------------------------ senders
     def _record(self, first: int, outputs: Float[Tensor, "sender rows pos d_model"]) -> None:
@@ -257,13 +252,27 @@ class _Plumbing:
         if self.mask_grid is None:
             forked = hidden.unsqueeze(0).expand(n, *hidden.shape)
         else:
-            forked = self._build(hidden, receivers).to(hidden.dtype)
+            forked = self._build(hidden, torch.arange(receivers.start, receivers.stop)).to(hidden.dtype)
         if self.on_grad is not None and forked.requires_grad:
             forked.register_hook(lambda grad, first=receivers.start: self.on_grad(first, grad))
         return forked
 
-    def _build(self, hidden: Tensor, receivers: slice) -> Float[Tensor, "receiver rows pos d_model"]:
-        n = receivers.stop - receivers.start
+    def _distinct(self, receivers: slice) -> tuple[Tensor, Tensor]:
+        """Receivers whose mask rows are equal (in every mask) read equal inputs: the
+        attention copies needed, as (one receiver per copy, each receiver's copy). With
+        a mask that needs gradients every receiver keeps its own copy."""
+        every = torch.arange(receivers.start, receivers.stop)
+        if self.mask_grid is None or self.mask_grid.requires_grad:
+            return every, every - receivers.start
+        rows = self.mask_grid[:, receivers].transpose(0, 1).flatten(1)
+        _, copy_of = torch.unique(rows, dim=0, return_inverse=True)
+        copy_of = copy_of.cpu()
+        first = torch.full((int(copy_of.max()) + 1,), len(every)).scatter_reduce(
+            0, copy_of, torch.arange(len(every)), "amin")
+        return every[first], copy_of
+
+    def _build(self, hidden: Tensor, receivers: Tensor) -> Float[Tensor, "receiver rows pos d_model"]:
+        n = len(receivers)
         base = torch.zeros((), dtype=torch.float32, device=hidden.device)
         total = None
         start = 0
@@ -289,7 +298,14 @@ class _Plumbing:
         def hook(module, args, kwargs):
             if not self.expand:
                 return None
-            forked = self._fork(_main(args, kwargs), self.layout.attn_receivers(layer))
+            receivers = self.layout.attn_receivers(layer)
+            hidden = _main(args, kwargs)
+            if self.mask_grid is not None and self.on_grad is None:
+                picked, self.copy_of = self._distinct(receivers)
+                forked = self._build(hidden, picked).to(hidden.dtype)
+            else:
+                forked = self._fork(hidden, receivers)
+                self.copy_of = torch.arange(self.layout.copies)
             return _with_main(args, kwargs, forked.reshape(-1, *forked.shape[2:]))
         return hook
 
@@ -306,20 +322,23 @@ class _Plumbing:
         """Repeat per-row arguments (rotary tables, masks) over the attention copies."""
         if not self.expand or self.rows <= 1:
             return None
-        copies = self.layout.copies
+        copies = int(self.copy_of.max()) + 1
+        if copies == 1:
+            return None
         return args[:1] + _repeat(args[1:], self.rows, copies), _repeat(kwargs, self.rows, copies)
 
     def assemble_hook(self, kind: str, tensor: Tensor) -> Tensor:
-        """At hook_q/k/v: each head from its own copy, the result given to every copy."""
+        """At hook_q/k/v: each head from its receiver's copy, the result given to every copy."""
         if not self.expand or kind not in ("attn.hook_q", "attn.hook_k", "attn.hook_v"):
             return tensor
         n_heads, n_kv = self.graph.n_heads, self.graph.n_kv_heads
-        copies = tensor.unflatten(0, (self.layout.copies, -1))  # copy rows pos head d_head
-        heads = torch.arange(tensor.shape[2], device=tensor.device)
+        n_copies = int(self.copy_of.max()) + 1
+        copies = tensor.unflatten(0, (n_copies, -1))  # copy rows pos head d_head
+        heads = torch.arange(tensor.shape[2])
         offset = {"attn.hook_q": 0, "attn.hook_k": n_heads, "attn.hook_v": n_heads + n_kv}[kind]
-        picked = copies[offset + heads, :, :, heads]  # head rows pos d_head
-        assembled = picked.permute(1, 2, 0, 3)
-        return assembled.unsqueeze(0).expand(self.layout.copies, *assembled.shape).flatten(0, 1)
+        picked = copies[self.copy_of[offset + heads].to(tensor.device), :, :, heads.to(tensor.device)]
+        assembled = picked.permute(1, 2, 0, 3)  # rows pos head d_head
+        return assembled.unsqueeze(0).expand(n_copies, *assembled.shape).flatten(0, 1)
 
     def one_copy_hook(self, module, args, kwargs):
         """Before the output projection: every copy holds the same z now; keep one."""

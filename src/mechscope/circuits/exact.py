@@ -22,7 +22,7 @@ from mechscope.circuits.evaluate import EdgeEvaluator
 from mechscope.circuits.graph import Edge
 
 
-def exact_edge_scores(evaluator: EdgeEvaluator, *, masks_per_pass: int = 16, progress: bool = True) -> EdgeScores:
+def exact_edge_scores(evaluator: EdgeEvaluator, *, masks_per_pass: int = 4, progress: bool = True) -> EdgeScores:
     """Each edge's effect when it alone is ablated from the full model."""
     graph = evaluator.graph
     full = graph.edge_grid
@@ -31,7 +31,7 @@ def exact_edge_scores(evaluator: EdgeEvaluator, *, masks_per_pass: int = 16, pro
                       task=evaluator.task.name)
 
 
-def edge_contributions(evaluator: EdgeEvaluator, edges: Iterable[Edge], *, masks_per_pass: int = 16,
+def edge_contributions(evaluator: EdgeEvaluator, edges: Iterable[Edge], *, masks_per_pass: int = 4,
                        progress: bool = True) -> dict[Edge, float]:
     """Minimality: for each edge of a circuit, m(C) − m(C without it). An edge whose
     contribution is about zero does nothing the rest of the circuit does not."""
