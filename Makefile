@@ -52,12 +52,18 @@ bench: setup
 	$(BIN)/python benchmarks/patching.py
 	$(BIN)/python benchmarks/tuned_lens.py
 	$(BIN)/python benchmarks/sae_train.py
+	$(BIN)/python benchmarks/circuit_ground_truth.py
+	$(BIN)/python benchmarks/circuit_cost.py
+	$(BIN)/python benchmarks/circuit_discovery.py
 
 bench-quick: setup
 	$(BIN)/python benchmarks/hook_overhead.py --quick
 	$(BIN)/python benchmarks/patching.py --quick
 	$(BIN)/python benchmarks/tuned_lens.py --quick
 	$(BIN)/python benchmarks/sae_train.py --quick
+	$(BIN)/python benchmarks/circuit_ground_truth.py --quick
+	$(BIN)/python benchmarks/circuit_cost.py --quick
+	$(BIN)/python benchmarks/circuit_discovery.py --quick
 
 # The README's SAE and transcoder on smollm2-135m, layer 15, from nothing: harvest 1M
 # tokens (~15 min each on 2 cores), train on 4M (4 passes, ~5 min each), evaluate on

@@ -39,12 +39,12 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mechscope.circuits.edge_run import Layout, edge_run
-from mechscope.circuits.evaluate import ablated_outputs, sender_outputs
+from mechscope.circuits.evaluate import ablated_outputs, chunk_metric, sender_outputs
 from mechscope.circuits.graph import CircuitGraph, Edge
 from mechscope.errors import InputError
 from mechscope.patching.common import at_answer
 from mechscope.results import Result
-from mechscope.tasks.task import Task, answer_logits
+from mechscope.tasks.task import Task
 
 METHODS = ("eap", "eap-ig-inputs", "eap-ig-activations")
 """Gradient-based edge scores :func:`edge_attribution_patching` computes."""
@@ -128,7 +128,7 @@ class _Scorer:
         # senders up to the last one feeding each receiver: the only columns worth computing
         self.upstream = [int(row.nonzero().max()) + 1 for row in graph.edge_grid]
         self.chunks = [slice(i, min(i + batch_size, batch)) for i in range(0, batch, batch_size)]
-        self.metrics = [_chunk_metric(model, task, rows) for rows in self.chunks]
+        self.metrics = [chunk_metric(model, task, rows) for rows in self.chunks]
         self.task = task
 
     def run(self, weight: float, *, interpolate=None, senders: slice = slice(None)) -> None:
@@ -157,19 +157,6 @@ class _Scorer:
             logits = self.model(ids, attention_mask=attention)
             metric = metric_fn(at_answer(logits, batch.last_positions()[rows].to(logits.device)))
             metric.backward(inputs=[state.leaf])  # no parameter gradients
-
-
-def _chunk_metric(model, task: Task, rows: slice) -> Callable[[Tensor], Tensor]:
-    """The task's mean metric restricted to ``rows``: summed there, divided by all prompts.
-    The normalized metric keeps the whole task's baselines (a chunk's own would differ)."""
-    n = len(task)
-    if task.metric == "normalized":
-        whole = task.with_metric("logit_diff").metric_fn(model)
-        span = float(whole(answer_logits(model, task.clean)).mean() - whole(answer_logits(model, task.corrupt)).mean())
-        diff = task.subset(rows).with_metric("logit_diff").metric_fn(model)
-        return lambda logits: diff(logits).sum() / span / n
-    metric = task.subset(rows).metric_fn(model)
-    return lambda logits: metric(logits).sum() / n
 
 
 def _towards(shift: Tensor, amount: float) -> Callable[[Tensor], Tensor]:

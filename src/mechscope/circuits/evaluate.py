@@ -22,7 +22,7 @@ edge through public hook points; tests hold the two together.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -33,7 +33,8 @@ from mechscope.circuits.edge_run import edge_run
 from mechscope.circuits.graph import CircuitGraph, Edge
 from mechscope.errors import InputError
 from mechscope.hooks.tokens import TokenBatch
-from mechscope.tasks.task import MetricFn, Task
+from mechscope.patching.common import at_answer
+from mechscope.tasks.task import MetricFn, Task, answer_logits
 
 ABLATIONS = ("resample", "mean", "zero")
 """What an ablated edge carries instead of its sender's output."""
@@ -57,6 +58,19 @@ def ablated_outputs(model, graph: CircuitGraph, task: Task, ablation: str) -> Fl
         return corrupted
     real = task.corrupt.attention_mask.to(corrupted.device, corrupted.dtype)[None, :, :, None]
     return ((corrupted * real).sum((1, 2), keepdim=True) / real.sum()).to(corrupted.dtype)
+
+
+def chunk_metric(model, task: Task, rows: slice) -> Callable[[Tensor], Tensor]:
+    """The task's mean metric restricted to ``rows``: summed there, divided by all prompts.
+    The normalized metric keeps the whole task's baselines (a chunk's own would differ)."""
+    n = len(task)
+    if task.metric == "normalized":
+        whole = task.with_metric("logit_diff").metric_fn(model)
+        span = float(whole(answer_logits(model, task.clean)).mean() - whole(answer_logits(model, task.corrupt)).mean())
+        diff = task.subset(rows).with_metric("logit_diff").metric_fn(model)
+        return lambda logits: diff(logits).sum() / span / n
+    metric = task.subset(rows).metric_fn(model)
+    return lambda logits: metric(logits).sum() / n
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,27 @@ class EdgeEvaluator:
         """The mean metric over prompts, per mask."""
         n = 1 if masks.dim() == 2 else masks.shape[0]
         return self.metric_fn(self.logits(masks, grad=grad)).view(n, -1).mean(1)
+
+    def mask_gradient(self, mask: Float[Tensor, "receiver sender"], *, batch_size: int = 8
+                      ) -> Float[Tensor, "receiver sender"]:
+        """∂(mean metric)/∂mask at ``mask`` (0 where no edge exists), computed over
+        ``batch_size`` prompts at a time: removing edge e changes the metric by about
+        ``−gradient[e]``. At the full circuit this is minus EAP's scores."""
+        mask = self._check(mask)[0]
+        grid = self.graph.edge_grid.to(mask)
+        total = torch.zeros_like(mask)
+        batch, n = self.task.clean, len(self.task)
+        for start in range(0, n, batch_size):
+            rows = slice(start, min(start + batch_size, n))
+            leaf = mask.clone().requires_grad_(True)
+            ablated = self.ablated[:, rows] if self.ablated.shape[1] > 1 else self.ablated
+            metric = chunk_metric(self.model, self.task, rows)
+            device = self.model.device
+            with torch.enable_grad(), edge_run(self.model, self.graph, masks=(leaf * grid).unsqueeze(0), ablated=ablated):
+                logits = self.model(batch.ids[rows].to(device), attention_mask=batch.attention_mask[rows].to(device))
+                metric(at_answer(logits, batch.last_positions()[rows].to(device))).backward(inputs=[leaf])
+            total += leaf.grad
+        return total * grid
 
     def __call__(self, edges: Iterable[Edge]) -> float:
         """The metric with only ``edges`` clean (an ``Evaluate`` for faithfulness curves)."""
