@@ -26,6 +26,9 @@ def test_one_ig_step_is_eap_and_more_steps_differ(tiny, task):
     one = edge_attribution_patching(tiny, task, method="eap-ig-inputs", steps=1, progress=False)
     five = edge_attribution_patching(tiny, task, method="eap-ig-inputs", steps=5, progress=False)
     torch.testing.assert_close(one.grid, eap.grid, atol=1e-6, rtol=0)
+    # on activations, one step per sender group is a clean run per group: the same sum
+    one_each = edge_attribution_patching(tiny, task, method="eap-ig-activations", steps=1, progress=False)
+    torch.testing.assert_close(one_each.grid, eap.grid, atol=1e-6, rtol=0)
     assert (five.grid - eap.grid).abs().max() > 1e-4
 
 
