@@ -81,7 +81,7 @@ def run_task(model, name: str, cfg: dict) -> dict:
     scored = {}
     for method, steps, n in (("eap", 1, cfg["n"]), ("eap-ig-inputs", cfg["steps"], cfg["n"]),
                              ("eap-ig-activations", cfg["steps_activations"], cfg["n_activations"])):
-        if not steps:
+        if not steps or method not in cfg.get("methods", [method]):
             continue
         start = time.perf_counter()
         scores = edge_attribution_patching(model, discovery.subset(slice(0, n)), method=method, steps=steps)
@@ -132,15 +132,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--tasks", nargs="+", default=None, choices=["ioi", "greater-than"])
+    parser.add_argument("--methods", nargs="+", default=None, choices=["eap", "eap-ig-inputs", "eap-ig-activations"])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     cfg = QUICK if args.quick else FULL
+    if args.methods:
+        cfg = {**cfg, "methods": args.methods}
     names = args.tasks or (["ioi"] if args.quick else ["ioi", "greater-than"])
     torch.manual_seed(0)
     model = mechscope.load_model(args.model)
     report = {"model": args.model, "machine": platform.machine(), "threads": torch.get_num_threads(),
               "config": cfg, "ablation": "resample", "tasks": []}
-    path = RESULTS / f"circuit_discovery{'_quick' if args.quick else ''}.json"
+    path = RESULTS / f"circuit_discovery{'_quick' if args.quick else ''}{'_' + '_'.join(args.methods) if args.methods else ''}.json"
     RESULTS.mkdir(exist_ok=True)
     for name in names:
         report["tasks"].append(run_task(model, name, cfg))

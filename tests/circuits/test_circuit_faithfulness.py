@@ -46,9 +46,9 @@ def test_budgets_pick_the_top_edges_and_at_least_one():
     scores = {e: float(i) * (-1) ** i for i, e in enumerate(GRAPH.edges)}
     by_abs = top_edges(scores, 3)
     assert by_abs == frozenset(GRAPH.edges[n - 3 :])  # |score| = index: the last three
-    signed = top_edges(scores, 3, absolute=False)
-    assert all(scores[e] > 0 for e in signed) and len(signed) == 3
-    assert min(scores[e] for e in signed) > max(scores[e] for e in GRAPH.edges if e not in signed)
+    signed = top_edges(scores, 3, absolute=False)  # the most negative: ablating them costs most
+    assert all(scores[e] < 0 for e in signed) and len(signed) == 3
+    assert max(scores[e] for e in signed) < min(scores[e] for e in GRAPH.edges if e not in signed)
 
 
 def test_curve_of_a_perfect_ranking_on_an_additive_metric():

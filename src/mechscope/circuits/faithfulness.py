@@ -18,8 +18,15 @@ budget of :data:`BUDGETS` (fractions of all edges, at least one edge each).
 **CPR** is the area under f and **CMD** the area under |1 − f|, both by the trapezoidal
 rule over the budgets divided by the largest (the MIB circuit track's ``area_under`` and
 ``area_from_1``; Mueller et al. 2025): higher CPR, lower CMD is better. Like MIB, CPR is
-meant for circuits chosen by signed scores (edges that raise the metric) and CMD for
-circuits chosen by absolute scores: pass ``absolute`` accordingly.
+meant for circuits chosen by signed scores and CMD for circuits chosen by absolute
+scores: pass ``absolute`` accordingly.
+
+**Signs.** Edge scores here (EAP, EAP-IG, exact) are the change in the metric when the
+edge is ablated, so the edges that carry a higher-is-better metric score *negative*.
+The signed ranking (``absolute=False``) therefore puts the most negative scores first:
+the edges whose loss costs the metric most (MIB, which scores with a loss, puts the
+most positive first: the same edges). For a lower-is-better metric (KL), negate the
+scores before ranking.
 
 Circuits are chosen from scores in one of two ways (``selection``):
 
@@ -74,8 +81,9 @@ def area_under(budgets: Sequence[float], values: Sequence[float]) -> float:
 
 
 def top_edges(scores: Mapping[Edge, float], k: int, *, absolute: bool = True) -> frozenset[Edge]:
-    """The ``k`` edges with the largest (absolute, or signed) scores; ties by edge order."""
-    key = (lambda e: (-abs(scores[e]), e)) if absolute else (lambda e: (-scores[e], e))
+    """The ``k`` edges with the largest absolute scores, or (signed) the most negative:
+    those whose ablation lowers the metric most (see Signs above); ties by edge order."""
+    key = (lambda e: (-abs(scores[e]), e)) if absolute else (lambda e: (scores[e], e))
     return frozenset(sorted(scores, key=key)[:k])
 
 
@@ -84,7 +92,7 @@ def greedy_edges(graph: CircuitGraph, scores: Mapping[Edge, float], k: int, *,
     """``k`` edges grown from the logits: each step adds the best edge whose receiver's
     node already sends into the circuit (a key/value head does when any of its query
     heads does). Fewer than ``k`` if the reachable edges run out."""
-    value = (lambda e: abs(scores[e])) if absolute else (lambda e: scores[e])
+    value = (lambda e: abs(scores[e])) if absolute else (lambda e: -scores[e])
     into: dict[object, list[Edge]] = {}
     for edge in graph.edges:
         node = edge.receiver.node

@@ -83,7 +83,9 @@ def circuit(
     found = _discover(hooked, chosen, evaluator, method, **settings, progress=progress)
     # As MIB: CMD from the curve of circuits ranked by |score|, CPR from circuits ranked by signed score.
     curve = faithfulness_curve(evaluator, found.graph, found.scores, progress=progress)
-    signed = faithfulness_curve(evaluator, found.graph, found.scores, absolute=False, progress=progress)
+    # Scores are the metric's change on ablation: for KL (lower is better) the signed ranking is of −score.
+    ranked = {e: -v for e, v in found.scores.items()} if chosen.metric == "kl" else found.scores
+    signed = faithfulness_curve(evaluator, found.graph, ranked, absolute=False, progress=progress)
     m_circuit, m_complement = evaluator(found.edges), evaluator.complement(found.edges)
     own = {"n_edges": len(found.edges), "fraction": len(found.edges) / found.graph.n_edges,
            "metric": m_circuit, "faithfulness": faithfulness(m_circuit, curve.m_empty, curve.m_full),
