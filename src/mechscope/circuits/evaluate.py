@@ -112,11 +112,13 @@ class EdgeEvaluator:
         n = 1 if masks.dim() == 2 else masks.shape[0]
         return self.metric_fn(self.logits(masks, grad=grad)).view(n, -1).mean(1)
 
-    def mask_gradient(self, mask: Float[Tensor, "receiver sender"], *, batch_size: int = 8
+    def mask_gradient(self, mask: Float[Tensor, "receiver sender"], *, batch_size: int = 2
                       ) -> Float[Tensor, "receiver sender"]:
         """∂(mean metric)/∂mask at ``mask`` (0 where no edge exists), computed over
         ``batch_size`` prompts at a time: removing edge e changes the metric by about
-        ``−gradient[e]``. At the full circuit this is minus EAP's scores."""
+        ``−gradient[e]``. At the full circuit this is minus EAP's scores. Memory: every
+        receiver keeps its own attention copy with its autograd graph, about 0.8 GB per
+        prompt of 14 tokens on smollm2-135m (measured), so keep batches small."""
         mask = self._check(mask)[0]
         grid = self.graph.edge_grid.to(mask)
         total = torch.zeros_like(mask)

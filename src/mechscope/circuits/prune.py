@@ -35,7 +35,7 @@ def prune_circuit(
     *,
     budget: float,
     shrink: float = 0.7,
-    batch_size: int = 8,
+    batch_size: int = 2,
     progress: bool = True,
 ) -> frozenset[Edge]:
     """Shrink ``edges`` to ``budget`` (a fraction of the graph's edges) in rounds (module
