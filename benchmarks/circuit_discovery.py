@@ -88,6 +88,13 @@ def run_task(model, name: str, cfg: dict) -> dict:
         seconds = time.perf_counter() - start
         scored[method] = scores.as_dict()
         signed = faithfulness_curve(evaluator, graph, scored[method], absolute=False)
+        if cfg.get("signed_only"):
+            out["methods"][method] = {"steps": steps, "n_prompts_scored": n, "seconds": round(seconds, 1),
+                                      "budgets": signed.budgets, "f_signed": signed.faithfulness, "cpr": signed.cpr,
+                                      "cmd_signed": signed.cmd}
+            print(f"{name} {method}: CPR {signed.cpr:.3f} f(signed) {[round(f, 2) for f in signed.faithfulness]}",
+                  flush=True)
+            continue
         absolute = faithfulness_curve(evaluator, graph, scored[method], absolute=True)
         greedy = faithfulness_curve(evaluator, graph, scored[method], absolute=True, selection="greedy")
         out["methods"][method] = {
@@ -102,6 +109,8 @@ def run_task(model, name: str, cfg: dict) -> dict:
               f"f(abs) {[round(f, 2) for f in absolute.faithfulness]} f(greedy) {[round(f, 2) for f in greedy.faithfulness]}",
               flush=True)
         m_full, m_empty = absolute.m_full, absolute.m_empty
+    if cfg.get("signed_only"):
+        return out
     out["m_full"], out["m_empty"] = m_full, m_empty
     best = scored["eap-ig-inputs"]
     circuit, f = smallest_circuit(evaluator, graph, best, m_full, m_empty)
@@ -133,17 +142,20 @@ def main() -> int:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--tasks", nargs="+", default=None, choices=["ioi", "greater-than"])
     parser.add_argument("--methods", nargs="+", default=None, choices=["eap", "eap-ig-inputs", "eap-ig-activations"])
+    parser.add_argument("--signed-only", action="store_true", help="only the signed curves (CPR) of the methods")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     cfg = QUICK if args.quick else FULL
     if args.methods:
         cfg = {**cfg, "methods": args.methods}
+    cfg = {**cfg, "signed_only": args.signed_only}
     names = args.tasks or (["ioi"] if args.quick else ["ioi", "greater-than"])
     torch.manual_seed(0)
     model = mechscope.load_model(args.model)
     report = {"model": args.model, "machine": platform.machine(), "threads": torch.get_num_threads(),
               "config": cfg, "ablation": "resample", "tasks": []}
-    path = RESULTS / f"circuit_discovery{'_quick' if args.quick else ''}{'_' + '_'.join(args.methods) if args.methods else ''}.json"
+    suffix = ("_quick" if args.quick else "") + ("_signed" if args.signed_only else "")
+    path = RESULTS / f"circuit_discovery{suffix}.json"
     RESULTS.mkdir(exist_ok=True)
     for name in names:
         report["tasks"].append(run_task(model, name, cfg))
