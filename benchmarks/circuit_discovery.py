@@ -38,7 +38,7 @@ import mechscope
 from mechscope.circuits.attribution import edge_attribution_patching
 from mechscope.circuits.evaluate import EdgeEvaluator
 from mechscope.circuits.exact import edge_contributions
-from mechscope.circuits.faithfulness import faithfulness, faithfulness_curve, greedy_edges, top_edges
+from mechscope.circuits.faithfulness import budget_edges, faithfulness, faithfulness_curve, greedy_edges, top_edges
 from mechscope.tasks.greater_than import greater_than
 from mechscope.tasks.ioi import NAMES, ioi
 
@@ -73,6 +73,21 @@ def smallest_circuit(evaluator, graph, scores, m_full, m_empty, target=0.8):
     return best, f_high
 
 
+def _held_out_signed(model, held_out, evaluator, scores, m_full, m_empty) -> dict:
+    """Signed top-k circuits at 1, 2 and 5%: f on the discovery and the held-out prompts,
+    and the complement's f."""
+    graph = evaluator.graph
+    held = EdgeEvaluator.of(model, held_out)
+    h_full, h_empty = held(graph.edges), held([])
+    rows = {}
+    for budget in (0.01, 0.02, 0.05):
+        edges = top_edges(scores, budget_edges(graph.n_edges, budget), absolute=False)
+        rows[budget] = {"n_edges": len(edges), "f": round(faithfulness(evaluator(edges), m_empty, m_full), 3),
+                        "held_out_f": round(faithfulness(held(edges), h_empty, h_full), 3),
+                        "complement_f": round(faithfulness(evaluator.complement(edges), m_empty, m_full), 3)}
+    return rows
+
+
 def run_task(model, name: str, cfg: dict) -> dict:
     discovery, held_out = tasks(model, name, cfg["n"])
     evaluator = EdgeEvaluator.of(model, discovery)
@@ -94,6 +109,9 @@ def run_task(model, name: str, cfg: dict) -> dict:
                                       "cmd_signed": signed.cmd}
             print(f"{name} {method}: CPR {signed.cpr:.3f} f(signed) {[round(f, 2) for f in signed.faithfulness]}",
                   flush=True)
+            out["methods"][method]["held_out"] = _held_out_signed(model, held_out, evaluator, scored[method],
+                                                                   signed.m_full, signed.m_empty)
+            print(f"{name} {method}: signed circuits held out {out['methods'][method]['held_out']}", flush=True)
             continue
         absolute = faithfulness_curve(evaluator, graph, scored[method], absolute=True)
         greedy = faithfulness_curve(evaluator, graph, scored[method], absolute=True, selection="greedy")
@@ -142,7 +160,8 @@ def main() -> int:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--tasks", nargs="+", default=None, choices=["ioi", "greater-than"])
     parser.add_argument("--methods", nargs="+", default=None, choices=["eap", "eap-ig-inputs", "eap-ig-activations"])
-    parser.add_argument("--signed-only", action="store_true", help="only the signed curves (CPR) of the methods")
+    parser.add_argument("--signed-only", action="store_true",
+                        help="only the signed curves (CPR) of the methods, and their 1/2/5%% circuits held out")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     cfg = QUICK if args.quick else FULL
@@ -155,6 +174,7 @@ def main() -> int:
     report = {"model": args.model, "machine": platform.machine(), "threads": torch.get_num_threads(),
               "config": cfg, "ablation": "resample", "tasks": []}
     suffix = ("_quick" if args.quick else "") + ("_signed" if args.signed_only else "")
+    suffix += "".join(f"_{m}" for m in args.methods or ())
     path = RESULTS / f"circuit_discovery{suffix}.json"
     RESULTS.mkdir(exist_ok=True)
     for name in names:
