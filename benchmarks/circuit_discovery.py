@@ -93,6 +93,7 @@ def run_task(model, name: str, cfg: dict) -> dict:
     evaluator = EdgeEvaluator.of(model, discovery)
     graph = evaluator.graph
     out: dict = {"task": name, "n_prompts": len(discovery), "n_edges": graph.n_edges, "methods": {}}
+    m_full, m_empty = evaluator(graph.edges), evaluator([])
     scored = {}
     for method, steps, n in (("eap", 1, cfg["n"]), ("eap-ig-inputs", cfg["steps"], cfg["n"]),
                              ("eap-ig-activations", cfg["steps_activations"], cfg["n_activations"])):
@@ -102,7 +103,7 @@ def run_task(model, name: str, cfg: dict) -> dict:
         scores = edge_attribution_patching(model, discovery.subset(slice(0, n)), method=method, steps=steps)
         seconds = time.perf_counter() - start
         scored[method] = scores.as_dict()
-        signed = faithfulness_curve(evaluator, graph, scored[method], absolute=False)
+        signed = faithfulness_curve(evaluator, graph, scored[method], absolute=False, baselines=(m_full, m_empty))
         if cfg.get("signed_only"):
             out["methods"][method] = {"steps": steps, "n_prompts_scored": n, "seconds": round(seconds, 1),
                                       "budgets": signed.budgets, "f_signed": signed.faithfulness, "cpr": signed.cpr,
@@ -110,11 +111,11 @@ def run_task(model, name: str, cfg: dict) -> dict:
             print(f"{name} {method}: CPR {signed.cpr:.3f} f(signed) {[round(f, 2) for f in signed.faithfulness]}",
                   flush=True)
             out["methods"][method]["held_out"] = _held_out_signed(model, held_out, evaluator, scored[method],
-                                                                   signed.m_full, signed.m_empty)
+                                                                   m_full, m_empty)
             print(f"{name} {method}: signed circuits held out {out['methods'][method]['held_out']}", flush=True)
             continue
-        absolute = faithfulness_curve(evaluator, graph, scored[method], absolute=True)
-        greedy = faithfulness_curve(evaluator, graph, scored[method], absolute=True, selection="greedy")
+        absolute = faithfulness_curve(evaluator, graph, scored[method], baselines=(m_full, m_empty))
+        greedy = faithfulness_curve(evaluator, graph, scored[method], selection="greedy", baselines=(m_full, m_empty))
         out["methods"][method] = {
             "steps": steps, "n_prompts_scored": n, "seconds": round(seconds, 1),
             "budgets": signed.budgets, "f_signed": signed.faithfulness, "f_absolute": absolute.faithfulness,
@@ -126,7 +127,6 @@ def run_task(model, name: str, cfg: dict) -> dict:
         print(f"{name} {method}: {seconds:.0f}s CPR {signed.cpr:.3f} CMD {absolute.cmd:.3f} "
               f"f(abs) {[round(f, 2) for f in absolute.faithfulness]} f(greedy) {[round(f, 2) for f in greedy.faithfulness]}",
               flush=True)
-        m_full, m_empty = absolute.m_full, absolute.m_empty
     if cfg.get("signed_only"):
         return out
     out["m_full"], out["m_empty"] = m_full, m_empty

@@ -15,17 +15,6 @@ from mechscope.tasks.task import answer_logits, logit_diff
 from mechscope.toys import BOS_ID, CORRUPTIONS, compiled_induction_model, compiled_induction_task
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and two spin badly on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def compiled():
     return compiled_induction_model()

@@ -32,17 +32,6 @@ from mechscope.toys.induction_check import composition, folded_reading_weights, 
 SMALL = InductionConfig(steps=40, batch_size=16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and two spin badly on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def short_run():
     return train_induction_model(SMALL, progress=False)

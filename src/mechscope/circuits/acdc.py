@@ -105,6 +105,4 @@ def _sends(graph: CircuitGraph, mask: torch.Tensor, node: Node) -> bool:
     """Whether ``node``'s output still reaches any receiver in the current circuit."""
     if node.kind == "logits":
         return True
-    heads = [node] if node.kind != "kv" else [
-        Node(node.layer, 0, h, "attn") for h in range(node.index * graph.group, (node.index + 1) * graph.group)]
-    return any(bool(mask[:, graph.sender_index[h]].any()) for h in heads)
+    return any(bool(mask[:, graph.sender_index[h]].any()) for h in graph.heads_of(node))

@@ -100,19 +100,21 @@ def edge_attribution_patching(
         delta = ablated_outputs(model, graph, task, ablation) - sender_outputs(model, graph, task.clean)
     scorer = _Scorer(model, task, graph, delta, batch_size)
     if method == "eap":
-        runs = [(None, slice(None), 1)]
+        steps = 1
+        runs = [(None, slice(None))]  # one clean run, every column
     else:
         groups = [(("input", 0), slice(0, 1))]
         if method == "eap-ig-activations":
             layout = Layout(graph)
             for layer in range(graph.n_layers):
-                groups += [(("attn", layer), layout.head_senders(layer)),
-                           (("mlp", layer), slice(layout.mlp_sender(layer), layout.mlp_sender(layer) + 1))]
-        # the group's output moves from ablated (α = 0) to clean (α = 1): clean + (1 − α)·(ablated − clean)
-        runs = [((key, senders, 1 - k / steps), senders if method == "eap-ig-activations" else slice(None), k)
+                mlp = layout.mlp_sender(layer)
+                groups += [(("attn", layer), layout.head_senders(layer)), (("mlp", layer), slice(mlp, mlp + 1))]
+        # the group's output moves from ablated (α = 0) to clean (α = 1): clean + (1 − α)·(ablated − clean);
+        # on inputs every column takes the gradients, on activations only the interpolated group's
+        runs = [((key, senders, 1 - k / steps), senders if method == "eap-ig-activations" else slice(None))
                 for key, senders in groups for k in range(1, steps + 1)]
-    for interpolate, senders, _ in tqdm(runs, desc=method, unit="run", disable=not progress or len(runs) == 1):
-        scorer.run(1 / (1 if method == "eap" else steps), interpolate=interpolate, senders=senders)
+    for interpolate, columns in tqdm(runs, desc=method, unit="run", disable=not progress or len(runs) == 1):
+        scorer.run(1 / steps, interpolate=interpolate, senders=columns)
     grid = scorer.scores * graph.edge_grid.to(scorer.scores)
     return EdgeScores(graph=graph, grid=grid.cpu(), method=method, ablation=ablation, task=task.name)
 

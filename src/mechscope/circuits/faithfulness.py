@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from mechscope.circuits.graph import CircuitGraph, Edge, Node
+from mechscope.circuits.graph import CircuitGraph, Edge
 from mechscope.errors import InputError
 from mechscope.results import Result
 
@@ -95,10 +95,7 @@ def greedy_edges(graph: CircuitGraph, scores: Mapping[Edge, float], k: int, *,
     value = (lambda e: abs(scores[e])) if absolute else (lambda e: -scores[e])
     into: dict[object, list[Edge]] = {}
     for edge in graph.edges:
-        node = edge.receiver.node
-        owners = [node] if node.kind != "kv" else [
-            Node(node.layer, 0, h, "attn") for h in range(node.index * graph.group, (node.index + 1) * graph.group)]
-        for owner in owners:
+        for owner in graph.heads_of(edge.receiver.node):
             into.setdefault(owner, []).append(edge)
     chosen: set[Edge] = set()
     active: set[object] = set()
@@ -179,16 +176,17 @@ def faithfulness_curve(
     budgets: Iterable[float] = BUDGETS,
     absolute: bool = True,
     selection: str = "top",
+    baselines: tuple[float, float] | None = None,
     progress: bool = True,
 ) -> FaithfulnessCurve:
-    """Evaluate the top-scoring circuit at each budget (plus the full model and the empty circuit)."""
+    """Evaluate the top-scoring circuit at each budget (plus the full model and the empty
+    circuit, unless their metrics are given as ``baselines = (m_full, m_empty)``)."""
     budgets = tuple(budgets)
     missing = len(graph.edges) - sum(1 for e in graph.edges if e in scores)
     if missing:
         raise InputError(f"scores must cover every edge of the graph; {missing} of {graph.n_edges} have none")
     counts = tuple(budget_edges(graph.n_edges, b) for b in budgets)
-    m_full = evaluate(frozenset(graph.edges))
-    m_empty = evaluate(frozenset())
+    m_full, m_empty = baselines or (evaluate(frozenset(graph.edges)), evaluate(frozenset()))
     metric = tuple(
         m_full if k == graph.n_edges else evaluate(select_edges(graph, scores, k, absolute=absolute, selection=selection))
         for k in tqdm(counts, desc="faithfulness curve", unit="circuit", disable=not progress)

@@ -149,6 +149,12 @@ class CircuitGraph:
         """The key/value head whose keys and values query head ``head`` uses."""
         return head // self.group
 
+    def heads_of(self, node: Node) -> tuple[Node, ...]:
+        """The heads a receiving node belongs to: a key/value head's query heads, else itself."""
+        if node.kind != "kv":
+            return (node,)
+        return tuple(Node(node.layer, 0, h, "attn") for h in range(node.index * self.group, (node.index + 1) * self.group))
+
     # ------------------------------------------------------------------ nodes
     @cached_property
     def senders(self) -> tuple[Node, ...]:

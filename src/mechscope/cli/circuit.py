@@ -85,7 +85,8 @@ def circuit(
     curve = faithfulness_curve(evaluator, found.graph, found.scores, progress=progress)
     # Scores are the metric's change on ablation: for KL (lower is better) the signed ranking is of −score.
     ranked = {e: -v for e, v in found.scores.items()} if chosen.metric == "kl" else found.scores
-    signed = faithfulness_curve(evaluator, found.graph, ranked, absolute=False, progress=progress)
+    signed = faithfulness_curve(evaluator, found.graph, ranked, absolute=False, progress=progress,
+                                baselines=(curve.m_full, curve.m_empty))
     m_circuit, m_complement = evaluator(found.edges), evaluator.complement(found.edges)
     own = {"n_edges": len(found.edges), "fraction": len(found.edges) / found.graph.n_edges,
            "metric": m_circuit, "faithfulness": faithfulness(m_circuit, curve.m_empty, curve.m_full),
