@@ -51,6 +51,9 @@ class ForwardInputs:
     """Positions already in the KV cache: the absolute position of the call's first token."""
 
 
+_CACHE_ARGS = ("cache", "past_key_values")
+
+
 @contextmanager
 def tracked_inputs(model) -> Iterator[ForwardInputs]:
     """Keep, for each forward call of ``model.hf_model`` inside the block, its token ids
@@ -61,7 +64,9 @@ def tracked_inputs(model) -> Iterator[ForwardInputs]:
     def record(module, args, kwargs) -> None:
         ids = kwargs.get("input_ids", args[0] if args else None)
         state.ids = ids if isinstance(ids, Tensor) else None
-        cache = kwargs.get("past_key_values")
+        # transformers 5.25 renamed the forward argument past_key_values to cache (the old
+        # name stays accepted until 6.0): read whichever this version passes.
+        cache = next((kwargs[k] for k in _CACHE_ARGS if kwargs.get(k) is not None), None)
         state.offset = int(cache.get_seq_length()) if cache is not None and hasattr(cache, "get_seq_length") else 0
 
     handle = model.hf_model.register_forward_pre_hook(record, with_kwargs=True)
