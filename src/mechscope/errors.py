@@ -43,6 +43,16 @@ class InputError(MechscopeError):
     """Bad user input: an empty prompt, a prompt too long for the context, a bad argument."""
 
 
+def check_int(field: str, value, *, minimum: int, optional: bool = False) -> None:
+    """Raise :class:`InputError` unless ``value`` is an integer (not a bool) >= ``minimum``
+    (or None, when ``optional``); ``field`` names it in the message, e.g. ``TrainConfig.seed``."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"{field} must be an integer of at least {minimum}{' or None' if optional else ''}; "
+                         f"received {value!r}")
+
+
 def closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
     """The candidates that look most like ``name``, best first (for "did you mean" hints)."""
     return difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.5)

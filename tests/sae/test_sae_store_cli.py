@@ -9,8 +9,8 @@ import typer
 from tiny import WORDS, tiny_hf_model, tiny_tokenizer
 from typer.testing import CliRunner
 
+from mechscope.activations.store import ActivationStore
 from mechscope.cli.sae_harvest import register
-from mechscope.sae.store import ActivationStore
 
 runner = CliRunner()
 sae_app = typer.Typer(pretty_exceptions_enable=False)

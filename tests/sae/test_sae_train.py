@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mechscope.activations.source import TensorSource
 from mechscope.errors import InputError
 from mechscope.sae import SAEConfig, SparseAutoencoder
 from mechscope.sae.geometric_median import geometric_median
 from mechscope.sae.model import batch_topk_indices
-from mechscope.sae.source import TensorSource
 from mechscope.sae.train import TrainConfig, learning_rate, train_sae, training_losses
 
 D_IN, D_SAE = 16, 64
@@ -172,7 +172,7 @@ def test_sparsity_warmup_ramps_the_l1_coefficient():
 def test_config_errors_name_the_field():
     with pytest.raises(InputError, match="exactly one of total_steps and total_tokens"):
         TrainConfig()
-    with pytest.raises(InputError, match="TrainConfig.batch_size must be an integer >= 1"):
+    with pytest.raises(InputError, match="TrainConfig.batch_size must be an integer of at least 1"):
         TrainConfig(total_steps=1, batch_size=0)
     with pytest.raises(InputError, match="TrainConfig.lr must be a positive number"):
         TrainConfig(total_steps=1, lr=-1.0)

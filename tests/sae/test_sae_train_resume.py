@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
+from mechscope.activations.source import TensorSource
 from mechscope.errors import InputError
 from mechscope.sae import SAEConfig
-from mechscope.sae.source import TensorSource
 from mechscope.sae.train import TrainConfig, train_sae
 
 D_IN, D_SAE = 16, 256

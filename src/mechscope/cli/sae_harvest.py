@@ -45,9 +45,9 @@ def harvest(
     seed: int = typer.Option(0, "--seed", help="Order of the rows."),
 ) -> None:
     """Harvest activations into a sharded, resumable on-disk store."""
+    from mechscope.activations.harvest import harvest as run_harvest
+    from mechscope.activations.manifest import DTYPES
     from mechscope.models import load_model
-    from mechscope.sae.store import DTYPES
-    from mechscope.sae.harvest import harvest as run_harvest
 
     # Cheap checks first, so that a typo never waits for a model to load.
     for option, value, least in (("--tokens", tokens, 1), ("--seq-len", seq_len, 2), ("--batch-size", batch_size, 1),

@@ -55,9 +55,9 @@ def sae_train(
     report_dir: Path = typer.Option(DEFAULT_OUT, "--report", help="Directory for the training history JSON."),
 ) -> None:
     """Train a sparse autoencoder or transcoder on a harvested activation store."""
+    from mechscope.activations.store import ActivationStore
     from mechscope.sae.config import ARCHITECTURES, SAEConfig
     from mechscope.sae.saelens import save_sae
-    from mechscope.sae.store import ActivationStore
     from mechscope.sae.train import TrainConfig, train_sae
 
     store = ActivationStore.open(store_dir, target=target)

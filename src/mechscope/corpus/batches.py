@@ -32,7 +32,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
-from mechscope.errors import InputError
+from mechscope.errors import InputError, check_int
 from mechscope.hooks.tokens import bos_prefix
 
 SPLITS = ("train", "heldout")
@@ -68,9 +68,8 @@ def token_batches(
 
 def check_row_args(model, *, seq_len: int, batch_size: int, split: str) -> None:
     """The checks every row source makes: sizes, split name, and the model's context."""
-    for name, value, least in (("seq_len", seq_len, 2), ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise InputError(f"{name} must be an integer of at least {least}; received {value!r}")
+    check_int("seq_len", seq_len, minimum=2)
+    check_int("batch_size", batch_size, minimum=1)
     if split not in SPLITS:
         raise InputError(f"split must be one of {', '.join(SPLITS)}; received {split!r}")
     if seq_len > model.cfg.n_ctx:

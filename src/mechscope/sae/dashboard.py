@@ -32,12 +32,17 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from mechscope.activations.collect import keep_mask
 from mechscope.errors import InputError
 from mechscope.results import Result
 from mechscope.sae.dash_stats import (
-    Activations, histogram, logit_effects, nearest_features, quantile_positions, top_positions,
+    Activations,
+    histogram,
+    logit_effects,
+    nearest_features,
+    quantile_positions,
+    top_positions,
 )
-from mechscope.sae.buffer import keep_mask
 from mechscope.sae.eval_data import Data, collect_batches
 from mechscope.sae.splice import check_features, check_sae_fits, inference_mode
 

@@ -33,7 +33,7 @@ def collect_batches(
     """Whole rows of ``data`` until ``n_tokens`` tokens (fewer if the data runs out); text
     is packed with :func:`mechscope.corpus.token_batches` on ``split``.
 
-    Rows start with BOS by default, as :func:`mechscope.sae.harvest.harvest`'s do: the
+    Rows start with BOS by default, as :func:`mechscope.activations.harvest.harvest`'s do: the
     attention sink then falls on BOS (left out of the metrics) and the text tokens are
     distributed as in training. (SmolLM2's tokenizer adds no BOS of its own: without it
     the first text token of each row becomes the sink, with a norm ~100x the others.)"""

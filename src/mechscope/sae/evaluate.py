@@ -31,8 +31,8 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from mechscope.activations.collect import keep_mask
 from mechscope.results import Result
-from mechscope.sae.buffer import keep_mask
 from mechscope.sae.eval_data import Data, collect_batches
 from mechscope.sae.splice import bos_mask, check_sae_fits, inference_mode, spliced, tracked_inputs
 

@@ -34,8 +34,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from mechscope.activations.collect import hook_width
 from mechscope.errors import HookPointError, InputError
-from mechscope.sae.buffer import hook_width
 
 LatentEdit = Callable[[Tensor], Tensor]
 """``edit(latents) -> latents``, latents shaped (batch pos d_sae)."""

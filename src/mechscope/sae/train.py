@@ -1,7 +1,7 @@
 """Train a sparse autoencoder or transcoder on a reproducible stream of activations.
 
     from mechscope.sae import SAEConfig
-    from mechscope.sae.source import TensorSource
+    from mechscope.activations.source import TensorSource
     from mechscope.sae.train import TrainConfig, train_sae
 
     cfg = SAEConfig(d_in=576, d_sae=4608, architecture="topk", k=32, hook_name="blocks.15.hook_resid_post")
@@ -37,6 +37,7 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from mechscope.activations.source import ActivationSource, Batch
 from mechscope.errors import InputError
 from mechscope.results import Result
 from mechscope.sae.checkpoint import HISTORY_FIELDS, TrainingState, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -44,7 +45,6 @@ from mechscope.sae.config import SAEConfig
 from mechscope.sae.geometric_median import geometric_median
 from mechscope.sae.losses import StepLosses, training_losses
 from mechscope.sae.model import SparseAutoencoder
-from mechscope.sae.source import ActivationSource, Batch
 from mechscope.sae.train_config import B_DEC_INITS, TrainConfig, learning_rate, sparsity_scale
 
 __all__ = ["B_DEC_INITS", "StepLosses", "TrainConfig", "TrainHistory", "TrainResult", "learning_rate",

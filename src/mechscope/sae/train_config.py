@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mechscope.errors import InputError
+from mechscope.errors import InputError, check_int
 
 B_DEC_INITS = ("geometric_median", "mean", "zeros")
 
@@ -78,11 +78,11 @@ class TrainConfig:
                 f"received total_steps={self.total_steps!r}, total_tokens={self.total_tokens!r}"
             )
         for name in ("total_steps", "total_tokens", "batch_size", "init_batches", "keep_checkpoints", "dead_tokens_threshold"):
-            _check_int(name, getattr(self, name), minimum=1, optional=name.startswith("total"))
+            check_int(f"TrainConfig.{name}", getattr(self, name), minimum=1, optional=name.startswith("total"))
         for name in ("lr_warmup_steps", "sparsity_warmup_steps", "seed"):
-            _check_int(name, getattr(self, name), minimum=0)
-        _check_int("checkpoint_every", self.checkpoint_every, minimum=1, optional=True)
-        _check_int("aux_k", self.aux_k, minimum=1, optional=True)
+            check_int(f"TrainConfig.{name}", getattr(self, name), minimum=0)
+        check_int("TrainConfig.checkpoint_every", self.checkpoint_every, minimum=1, optional=True)
+        check_int("TrainConfig.aux_k", self.aux_k, minimum=1, optional=True)
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise InputError(f"TrainConfig.lr must be a positive number; received {self.lr!r}")
         for name in ("l1_coefficient", "l0_coefficient", "aux_k_coefficient"):
@@ -102,12 +102,6 @@ class TrainConfig:
         """Optimiser steps of the whole run."""
         return self.total_steps if self.total_steps is not None else math.ceil(self.total_tokens / self.batch_size)
 
-
-def _check_int(name: str, value, *, minimum: int, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InputError(f"TrainConfig.{name} must be an integer >= {minimum}{' or None' if optional else ''}; received {value!r}")
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:

@@ -24,7 +24,7 @@ import random
 
 import torch
 
-from mechscope.errors import InputError
+from mechscope.errors import InputError, check_int
 from mechscope.hooks.tokens import TokenBatch, bos_prefix
 from mechscope.tasks.task import Task
 from mechscope.tasks.vocab import check_count
@@ -52,8 +52,7 @@ def induction(
         prepend_bos: start each prompt with BOS (None: as the tokenizer does).
     """
     check_count(n)
-    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 2:
-        raise InputError(f"seq_len must be an integer of at least 2; received {seq_len!r}")
+    check_int("seq_len", seq_len, minimum=2)
     pool = token_pool(model)
     if len(pool) < 2 * seq_len:
         raise InputError(

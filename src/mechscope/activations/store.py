@@ -1,8 +1,8 @@
-"""An on-disk activation store: read shuffled batches of what :mod:`mechscope.sae.harvest` stored.
+"""An on-disk activation store: read shuffled batches of what :mod:`mechscope.activations.harvest` stored.
 
 ::
 
-    from mechscope.sae.harvest import harvest
+    from mechscope.activations import harvest
 
     store = harvest(model, "blocks.15.hook_resid_post", texts, "acts/", n_tokens=1_000_000,
                     dtype="bfloat16")
@@ -20,7 +20,7 @@ holds ``shard_tokens`` tokens (the last one fewer): one ``(tokens, width)`` tens
 hook point, named by the point, and ``token_ids`` (tokens,) and ``locations`` (tokens, 2)
 = (row, position) in the harvest's row stream, so that every activation can be traced
 back to its context. The manifest says which model (:class:`ModelIdentity`), which
-points and widths, the :class:`~mechscope.sae.harvest.HarvestSettings`, a hash of the corpus, the shards with
+points and widths, the :class:`~mechscope.activations.manifest.HarvestSettings`, a hash of the corpus, the shards with
 their token counts, how many tokens are stored, the stream position to continue from,
 and whether the harvest is complete. No pickle anywhere: safetensors and JSON only.
 
@@ -33,114 +33,30 @@ batch is dropped), and ``start`` jumps to any batch by counting tokens, not by r
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from safetensors import safe_open
 from torch import Tensor
 
-from mechscope.errors import InputError
-from mechscope.sae.buffer import Batch
-
-if TYPE_CHECKING:  # harvest imports this module
-    from mechscope.sae.harvest import HarvestSettings
-
-FORMAT = "mechscope.activation_store"
-VERSION = 1
-MANIFEST = "manifest.json"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-"""Storage dtypes by name."""
-_PROBE_TEXT = "The quick brown fox jumps over the lazy dog. 0123456789 def f(x): return {x}"
-
-
-class StoreMismatchError(InputError):
-    """A store directory holds a harvest of another model, corpus or settings."""
-
-
-def _check_int(owner: str, name: str, value: Any, least: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise InputError(f"{owner}.{name} must be an integer of at least {least}; received {value!r}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModelIdentity:
-    """Which model made a harvest: an exact hash of its structure and tokenizer, plus a
-    sample of its weights compared with a tolerance (so that the same weights in fp32,
-    bf16 or fp16, on any device, count as one model)."""
-
-    name: str
-    """How the model was named when loaded (informative only: paths differ between machines)."""
-    structure: str
-    """Hash of the family, sizes, parameter names and shapes, and the tokenizer."""
-    weights_sample: tuple[float, ...]
-    """A few evenly spaced values of every parameter, in sorted order of names."""
-    dtype: str
-    """The model's parameter dtype at harvest (informative only)."""
-
-    @classmethod
-    def of(cls, model) -> ModelIdentity:
-        digest = hashlib.blake2b(digest_size=16)
-        cfg = model.cfg
-        digest.update(repr((cfg.family, cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.d_mlp, cfg.d_vocab)).encode())
-        sample: list[Tensor] = []
-        for name, param in sorted(model.hf_model.named_parameters()):
-            digest.update(f"{name}{tuple(param.shape)}".encode())
-            flat = param.detach().reshape(-1)
-            sample.append(flat[:: max(1, flat.numel() // 4)][:4].float().cpu())
-        tokenizer = model.tokenizer
-        digest.update(repr((len(tokenizer), tokenizer(_PROBE_TEXT)["input_ids"])).encode())
-        values = tuple(float(v) for v in torch.cat(sample).tolist())
-        return cls(name=model.name, structure=digest.hexdigest(), weights_sample=values, dtype=str(model.dtype))
-
-    def matches(self, other: ModelIdentity) -> bool:
-        if self.structure != other.structure or len(self.weights_sample) != len(other.weights_sample):
-            return False
-        return torch.allclose(torch.tensor(self.weights_sample), torch.tensor(other.weights_sample),
-                              rtol=1e-2, atol=1e-5)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "weights_sample": list(self.weights_sample)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelIdentity:
-        return cls(name=data["name"], structure=data["structure"], weights_sample=tuple(data["weights_sample"]),
-                   dtype=data["dtype"])
-
-
-def _model_mismatch(out_dir: Path, stored: ModelIdentity, current: ModelIdentity) -> str:
-    what = "other weights of the same architecture" if stored.structure == current.structure else "another model"
-    return (
-        f"{out_dir} holds activations of {what} ({stored.name}, structure {stored.structure[:12]}) than "
-        f"{current.name} (structure {current.structure[:12]}); use the model it was harvested from, "
-        f"or harvest into another directory"
-    )
-
-
-# ----------------------------------------------------------------------- reading
-def _read_manifest(path: Path) -> dict[str, Any]:
-    file = path / MANIFEST
-    try:
-        manifest = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path} holds no {MANIFEST}; is it an activation store (made by harvest)?") from None
-    except (OSError, ValueError) as error:
-        raise InputError(f"{file} is not readable JSON ({error}); the store is damaged") from None
-    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
-        raise InputError(
-            f"{file} is not a version-{VERSION} {FORMAT} manifest (format {manifest.get('format')!r}, "
-            f"version {manifest.get('version')!r})"
-        )
-    return manifest
+from mechscope.activations.manifest import (
+    DTYPES,
+    HarvestSettings,
+    ModelIdentity,
+    StoreMismatchError,
+    model_mismatch,
+    read_manifest,
+)
+from mechscope.activations.source import Batch
+from mechscope.errors import InputError, check_int
 
 
 @dataclass
 class ActivationStore:
-    """A harvested store, read lazily: an :class:`~mechscope.sae.source.ActivationSource`.
+    """A harvested store, read lazily: an :class:`~mechscope.activations.source.ActivationSource`.
 
     Use :meth:`open`. With ``target`` set, :meth:`batches` yields (input, target) pairs."""
 
@@ -161,13 +77,13 @@ class ActivationStore:
         """Open a store. ``input`` defaults to the first stored point; give ``target``
         (the second point of a transcoder harvest) to read pairs."""
         path = Path(path)
-        manifest = _read_manifest(path)
+        manifest = read_manifest(path)
         stored = [hook["name"] for hook in manifest["hooks"]]
         input = stored[0] if input is None else input
         for role, name in (("input", input), ("target", target)):
             if name is not None and name not in stored:
                 raise InputError(f"{path} stores {', '.join(stored)}; received {role}={name!r}")
-        _check_int("ActivationStore", "mix_shards", mix_shards, 1)
+        check_int("ActivationStore.mix_shards", mix_shards, minimum=1)
         return cls(path=path, manifest=manifest, input=input, target=target, mix_shards=mix_shards)
 
     # ---------------------------------------------------------------- facts
@@ -198,8 +114,6 @@ class ActivationStore:
 
     @property
     def settings(self) -> HarvestSettings:
-        from mechscope.sae.harvest import HarvestSettings
-
         data = self.manifest["settings"]
         return HarvestSettings(**{**data, "hook_names": tuple(data["hook_names"])})
 
@@ -211,7 +125,7 @@ class ActivationStore:
         stored = ModelIdentity.from_dict(self.manifest["model"])
         current = ModelIdentity.of(model)
         if not stored.matches(current):
-            raise StoreMismatchError(_model_mismatch(self.path, stored, current))
+            raise StoreMismatchError(model_mismatch(self.path, stored, current))
 
     def shard(self, index: int, names: Sequence[str] | None = None) -> dict[str, Tensor]:
         """The tensors of one shard (all of them, or those named)."""
@@ -222,8 +136,8 @@ class ActivationStore:
     # ------------------------------------------------------------ batches
     def batches(self, batch_size: int, *, seed: int = 0, start: int = 0) -> Iterator[Batch]:
         """One epoch of shuffled batches for ``seed``, from batch index ``start`` on."""
-        _check_int("ActivationStore.batches", "batch_size", batch_size, 1)
-        _check_int("ActivationStore.batches", "start", start, 0)
+        check_int("ActivationStore.batches: batch_size", batch_size, minimum=1)
+        check_int("ActivationStore.batches: start", start, minimum=0)
         return self._batches(batch_size, seed, start)
 
     def _batches(self, batch_size: int, seed: int, start: int) -> Iterator[Batch]:

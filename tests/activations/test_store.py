@@ -10,12 +10,13 @@ import torch
 from tiny import WORDS, tiny_hf_model, tiny_tokenizer
 
 from mechscope import HookedModel
+from mechscope.activations.collect import collect, keep_mask
+from mechscope.activations.harvest import harvest
+from mechscope.activations.manifest import MANIFEST, ModelIdentity, StoreMismatchError
+from mechscope.activations.store import ActivationStore
 from mechscope.corpus import token_rows
 from mechscope.errors import HookPointError, InputError
 from mechscope.hooks.tokens import TokenBatch
-from mechscope.sae.buffer import collect, keep_mask
-from mechscope.sae.harvest import harvest
-from mechscope.sae.store import MANIFEST, ActivationStore, ModelIdentity, StoreMismatchError
 
 HOOK = "blocks.0.hook_resid_post"
 SETTINGS = dict(n_tokens=1000, seq_len=16, batch_size=4, shard_tokens=250, progress=False)

@@ -10,9 +10,10 @@ import torch
 from tiny import WORDS, tiny_hf_model, tiny_tokenizer
 
 from mechscope import HookedModel
+from mechscope.activations.buffer import MixingBuffer
+from mechscope.activations.collect import keep_mask
 from mechscope.errors import InputError
 from mechscope.hooks.tokens import TokenBatch
-from mechscope.sae.buffer import MixingBuffer, keep_mask
 
 HOOK = "blocks.0.hook_resid_post"
 

@@ -8,7 +8,7 @@ resumes on exactly the batches it had not seen yet::
         ...
 
 :class:`TensorSource` holds activations in memory; the on-disk store
-(:mod:`mechscope.sae.store`) and the on-the-fly mixing buffer implement the same method.
+(:mod:`mechscope.activations.store`) and the on-the-fly mixing buffer implement the same method.
 """
 
 from __future__ import annotations

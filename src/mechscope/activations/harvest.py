@@ -5,12 +5,12 @@
     store = harvest(model, "blocks.15.hook_resid_post", texts, "acts/", n_tokens=1_000_000)
     # killed? the same call again continues where it stopped
 
-The store's layout and reading are :mod:`mechscope.sae.store`'s.
+The store's layout and reading are :mod:`mechscope.activations.store`'s.
 
 **What is harvested.** The train-split rows of :func:`mechscope.corpus.token_rows`
 (packed, BOS first, shuffled by ``seed``), ``batch_size`` rows per forward pass, which
-stops after the deepest point (:func:`mechscope.sae.buffer.collect`); BOS tokens and
-padding are dropped (:func:`mechscope.sae.buffer.keep_mask` says why). The held-out rows
+stops after the deepest point (:func:`mechscope.activations.collect.collect`); BOS tokens and
+padding are dropped (:func:`mechscope.activations.collect.keep_mask` says why). The held-out rows
 stay out, free for evaluation.
 
 **Resuming.** A shard is written to a temporary file and renamed; then the manifest is
@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,66 +35,21 @@ from safetensors.torch import save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from mechscope.errors import InputError
-from mechscope.results import write_json
-from mechscope.sae.buffer import check_hooks, collect, hook_width, keep_mask
-from mechscope.sae.store import (
+from mechscope.activations.collect import check_hooks, collect, hook_width, keep_mask
+from mechscope.activations.manifest import (
     DTYPES,
     FORMAT,
     MANIFEST,
     VERSION,
-    ActivationStore,
+    HarvestSettings,
     ModelIdentity,
     StoreMismatchError,
-    _check_int,
-    _model_mismatch,
-    _read_manifest,
+    model_mismatch,
+    read_manifest,
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class HarvestSettings:
-    """Everything that decides which numbers a harvest stores (see :func:`harvest`)."""
-
-    hook_names: tuple[str, ...]
-    """The hook points read: one (an autoencoder's input) or two (a transcoder's input, target)."""
-    n_tokens: int
-    """How many tokens to store (after dropping BOS and padding)."""
-    seq_len: int = 128
-    """Tokens per row, BOS included."""
-    batch_size: int = 8
-    """Rows per forward pass; part of the settings because resuming re-runs the same batches."""
-    dtype: str = "float32"
-    """Storage dtype: ``float32`` or ``bfloat16`` (half the disk, ~3 significant digits)."""
-    shard_tokens: int = 2**15
-    """Tokens per shard file (the last one holds fewer)."""
-    exclude_bos: bool = True
-    """Drop BOS tokens, whose activations (the attention sink) are outliers."""
-    exclude_padding: bool = True
-    """Drop padding (only ``pack=False`` rows have any)."""
-    prepend_bos: bool | None = True
-    """Start each row with BOS, so that the sink falls on a token that is dropped; None
-    follows the tokenizer's habit (SmolLM2's adds none: its sink is then a text token)."""
-    pack: bool = True
-    """Pack documents into rows (no padding); False gives each document its own rows."""
-    split: str = "train"
-    """Which rows of the corpus: ``train`` or ``heldout`` (about 1 in 10, by a hash)."""
-    seed: int = 0
-    """Order of the rows."""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.hook_names, str):
-            object.__setattr__(self, "hook_names", (self.hook_names,))
-        object.__setattr__(self, "hook_names", tuple(self.hook_names))
-        for name, least in (("n_tokens", 1), ("seq_len", 2), ("batch_size", 1), ("shard_tokens", 1), ("seed", 0)):
-            _check_int("HarvestSettings", name, getattr(self, name), least)
-        if self.dtype not in DTYPES:
-            raise InputError(f"HarvestSettings.dtype must be one of {', '.join(DTYPES)}; received {self.dtype!r}")
-        if self.split not in ("train", "heldout"):
-            raise InputError(f"HarvestSettings.split must be 'train' or 'heldout'; received {self.split!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "hook_names": list(self.hook_names)}
+from mechscope.activations.store import ActivationStore
+from mechscope.errors import InputError
+from mechscope.results import write_json
 
 
 def corpus_hash(texts: Sequence[str]) -> str:
@@ -162,10 +116,10 @@ def _resume_or_start(out_dir: Path, model, identity: ModelIdentity, settings: Ha
         return {"format": FORMAT, "version": VERSION, "model": identity.to_dict(), "hooks": widths,
                 "settings": settings.to_dict(), "corpus": corpus, "shards": [], "tokens": 0,
                 "position": {"batch": 0, "offset": 0}, "complete": False}
-    manifest = _read_manifest(out_dir)
+    manifest = read_manifest(out_dir)
     stored = ModelIdentity.from_dict(manifest["model"])
     if not stored.matches(identity):
-        raise StoreMismatchError(_model_mismatch(out_dir, stored, identity))
+        raise StoreMismatchError(model_mismatch(out_dir, stored, identity))
     old = {k: v for k, v in manifest["settings"].items() if k != "n_tokens"}
     new = {k: v for k, v in settings.to_dict().items() if k != "n_tokens"}
     if old != new:
