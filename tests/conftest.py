@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 # Every test runs offline; a hub lookup must fail fast instead of waiting on the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Commands record their runs in the results store: never the user's own during tests.
+os.environ["MECHSCOPE_STORE"] = str(Path(tempfile.mkdtemp(prefix="mechscope-test-store-")) / "results.db")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from tiny import ARCHS, tiny_hf_model, tiny_tokenizer  # noqa: E402

@@ -78,6 +78,11 @@ class Circuit(Result):
         data = json.loads(Path(path).read_text())
         if data.get("format") != FORMAT:
             raise InputError(f"{path} is not a mechscope circuit (format {data.get('format')!r}, expected {FORMAT!r})")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Circuit:
+        """The circuit :meth:`to_dict` describes."""
         shape = {k: data["graph"][k] for k in ("n_layers", "n_heads", "n_kv_heads", "parallel_attn")}
         graph = CircuitGraph(**shape)
         scores = {graph.edge(name): float(score) for name, score in data["scores"].items()}
