@@ -9,7 +9,7 @@ Each built-in generator lives in its own module (``mechscope.tasks.ioi.ioi`` …
 
 from mechscope.tasks.evaluate import TaskReport, evaluate_task
 from mechscope.tasks.io import load_task, save_task
-from mechscope.tasks.registry import TASKS, make_task
+from mechscope.tasks.registry import TASKS, make_task, resolve_task
 from mechscope.tasks.task import METRICS, MetricFn, Task, answer_logits
 
 __all__ = [
@@ -22,5 +22,6 @@ __all__ = [
     "evaluate_task",
     "load_task",
     "make_task",
+    "resolve_task",
     "save_task",
 ]

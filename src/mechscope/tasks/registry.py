@@ -5,6 +5,7 @@
     make_task("ioi", model, n=64, seed=1)
     make_task("greater-than", model)
     make_task("my_pairs.jsonl", model, align="end")
+    resolve_task("ioi", model, n=16, metric="normalized")   # what every command means by --task
 """
 
 from __future__ import annotations
@@ -58,3 +59,23 @@ def _check_options(build: Callable, options: dict, name: str) -> None:
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise InputError(f"task {name!r} takes the options {', '.join(accepted)}; received {', '.join(unknown)}")
+
+
+def resolve_task(name: str, model, *, n: int | None = None, seed: int | None = None,
+                 metric: str | None = None) -> Task:
+    """The task every command means by ``name``: a built-in generator with ``n`` prompts
+    (default 32) and ``seed`` (default 0), or a ``.jsonl``/``.csv`` file, which brings its
+    own prompts (``n`` and ``seed`` are refused for it).
+
+    **The metric rule**, the same for every command: the task's own metric (``logit_diff``
+    for the built-in tasks; a file's ``metric`` column, else ``logit_diff``), unless
+    ``metric`` names another."""
+    if name in TASKS:
+        task = make_task(name, model, n=32 if n is None else n, seed=0 if seed is None else seed)
+    else:
+        if n is not None or seed is not None:
+            given = ", ".join(f"{flag}" for flag, value in (("-n", n), ("--seed", seed)) if value is not None)
+            raise InputError(f"{given} applies to built-in tasks; the task file {name} brings its own prompts "
+                             f"(drop {given}, or edit the file)")
+        task = make_task(name, model)
+    return task if metric is None else task.with_metric(metric)
