@@ -1,12 +1,11 @@
 # Two commands do everything on a fresh machine:
-#   make demo   - set up .venv and run mechscope on the default bundled model
+#   make demo   - set up .venv and investigate IOI on the default bundled model (the main job)
 #   make test   - set up .venv and run the test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 LOCK   := requirements.lock
-PROMPT := The Eiffel Tower is located in the city of
 
 .PHONY: setup lock test-latest e2e-setup demo test test-slow bench bench-quick sae-smollm2 clean
 
@@ -66,9 +65,10 @@ e2e-setup:
 	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo -n sh -c '$(APT_CHROMIUM) >/dev/null || { apt-get update -q >/dev/null && $(APT_CHROMIUM) >/dev/null; }'; \
 	else echo "chromium is missing and cannot be installed here (not root, no sudo): its test will be skipped"; fi
 
+# The main job on the default model: where IOI lives, its circuit, what each part does,
+# checked on held-out prompts; prints the summary and where report.html is.
 demo: setup
-	$(BIN)/mechscope predict smollm2-135m "$(PROMPT)" -k 10
-	$(BIN)/mechscope inspect smollm2-135m
+	$(BIN)/mechscope investigate smollm2-135m --task ioi
 
 test: setup
 	$(BIN)/python -m pytest -m "not slow"

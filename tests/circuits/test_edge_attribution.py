@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mechscope.ablations import ABLATIONS
 from mechscope.circuits.attribution import edge_attribution_patching
-from mechscope.circuits.evaluate import ABLATIONS, EdgeEvaluator
+from mechscope.circuits.evaluate import EdgeEvaluator
 from mechscope.errors import InputError
 
 

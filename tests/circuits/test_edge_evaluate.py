@@ -9,11 +9,12 @@ import torch
 from tiny import tiny_hf_model, tiny_task
 
 from mechscope import HookedModel
-from mechscope.circuits.evaluate import ABLATIONS, EdgeEvaluator
+from mechscope.ablations import ABLATIONS
+from mechscope.circuits.evaluate import EdgeEvaluator
 from mechscope.circuits.graph import Node, Receiver
 from mechscope.circuits.reference import evaluate_reference
 from mechscope.errors import InputError
-from mechscope.patching.common import at_answer
+from mechscope.tasks.task import at_answer
 
 
 def _random_edges(graph, fraction: float, seed: int):

@@ -13,7 +13,7 @@ from tiny import ARCHS, tiny_hf_model
 from mechscope import HookedModel
 from mechscope.errors import InputError
 from mechscope.lens import LensComparison, TunedLens, TunedLensConfig, compare_lenses, logit_lens, train_tuned_lens
-from mechscope.lens.readout import harvest, kl_from_final
+from mechscope.lens.readout import kl_from_final, read_lens_inputs
 from mechscope.lens.training import train_step
 
 TEXTS = word_texts()
@@ -65,7 +65,7 @@ def test_training_leaves_the_model_untouched(tokenizer):
 def test_fused_training_loss_matches_autograd_reference(tokenizer, arch, unembed_dtype):
     """train_step's hand-written gradient against autograd through log_softmax and kl_div."""
     model = model_of(arch, tokenizer)
-    batch = harvest(model, model.tokenize(TEXTS[:3]))
+    batch = read_lens_inputs(model, model.tokenize(TEXTS[:3]))
     fast, slow = TunedLens(model), TunedLens(model)
     with torch.no_grad():
         for layer, (a, b) in enumerate(zip(fast.translators, slow.translators)):

@@ -77,8 +77,7 @@ def _factories(model, task) -> dict[str, object]:
     from mechscope.lens import direct_logit_attribution, logit_lens
     from mechscope.lens.comparison import LensComparison
     from mechscope.patching import activation_patching
-    from mechscope.sae import (SAEConfig, TrainConfig, evaluate_sae, feature_attribution, feature_dashboard,
-                               train_sae)
+    from mechscope.sae import SAEConfig, TrainConfig, evaluate_sae, feature_attribution, feature_dashboard, train_sae
     from mechscope.tasks.evaluate import evaluate_task
     from mechscope.toys.induction_check import verify_induction
 

@@ -7,6 +7,7 @@ from task_word_models import LEFT_OUT, generator_texts, word_model
 
 from mechscope import HookedModel
 
+
 @pytest.fixture(scope="session")
 def words() -> HookedModel:
     """Covers every built-in generator; numbers split into single digits."""

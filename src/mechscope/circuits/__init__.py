@@ -19,13 +19,13 @@ edge scores, minimality), :mod:`~.acdc`, :mod:`~.faithfulness` (f, curves, CPR, 
 from mechscope.circuits.acdc import ACDCResult, acdc
 from mechscope.circuits.attribution import EdgeScores, edge_attribution_patching
 from mechscope.circuits.circuit import Circuit
-from mechscope.circuits.evaluate import ABLATIONS, EdgeEvaluator
+from mechscope.circuits.evaluate import EdgeEvaluator
 from mechscope.circuits.exact import edge_contributions, exact_edge_scores
 from mechscope.circuits.faithfulness import BUDGETS, FaithfulnessCurve, area_under, faithfulness, faithfulness_curve
 from mechscope.circuits.graph import INPUT, CircuitGraph, Edge, Node, Receiver
 from mechscope.circuits.ground_truth import induction_edges, roc_auc
 from mechscope.circuits.reference import evaluate_reference
 
-__all__ = ["ABLATIONS", "ACDCResult", "BUDGETS", "INPUT", "Circuit", "CircuitGraph", "Edge", "EdgeEvaluator",
+__all__ = ["ACDCResult", "BUDGETS", "INPUT", "Circuit", "CircuitGraph", "Edge", "EdgeEvaluator",
            "EdgeScores", "FaithfulnessCurve", "Node", "Receiver", "acdc", "area_under", "edge_attribution_patching",
            "edge_contributions", "evaluate_reference", "exact_edge_scores", "faithfulness", "faithfulness_curve", "induction_edges", "roc_auc"]

@@ -33,20 +33,24 @@ from mechscope.circuits.attribution import EdgeScores
 from mechscope.circuits.evaluate import EdgeEvaluator
 from mechscope.circuits.graph import CircuitGraph, Edge, Node, Receiver
 from mechscope.errors import InputError
+from mechscope.results import Result
 from mechscope.tasks.task import Task
 
 ACDC_METRICS = ("kl", "task")
 
 
 @dataclass(frozen=True)
-class ACDCResult:
+class ACDCResult(Result):
     """The edges ACDC kept, and what it measured on the way."""
 
     circuit_edges: frozenset[Edge]
+    """The edges left after pruning."""
     scores: EdgeScores
     """Per edge: −(loss increase when it was tried); 0 for edges removed untried."""
     threshold: float
+    """Edges whose removal raised the loss by less than this were removed."""
     metric: str
+    """``kl`` or ``task``: what the loss was."""
     n_evaluations: int
     """Forward passes spent."""
 

@@ -42,9 +42,8 @@ from mechscope.circuits.edge_run import Layout, edge_run
 from mechscope.circuits.evaluate import ablated_outputs, chunk_metric, sender_outputs
 from mechscope.circuits.graph import CircuitGraph, Edge
 from mechscope.errors import InputError
-from mechscope.patching.common import at_answer
 from mechscope.results import Result
-from mechscope.tasks.task import Task
+from mechscope.tasks.task import Task, at_answer
 
 METHODS = ("eap", "eap-ig-inputs", "eap-ig-activations")
 """Gradient-based edge scores :func:`edge_attribution_patching` computes."""

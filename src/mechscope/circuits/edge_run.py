@@ -147,21 +147,14 @@ def edge_run(
             for module, when, fn in hooks:
                 register = module.register_forward_pre_hook if when == "pre" else module.register_forward_hook
                 handles.append(register(fn, with_kwargs=True))
-            site = attention.AttentionSite(run=plumbing.assemble_hook)
-            attention.SITES[adapter.in_block(layer, adapter.attn_path)] = site
         handles.append(adapter.norm(None, "ln_final").register_forward_pre_hook(
             plumbing.single_input_hook(None), with_kwargs=True))
-        config = adapter.hf_model.config
-        restore, config._attn_implementation = config._attn_implementation, attention.ATTENTION_NAME
-        try:
+        sites = {layer: attention.AttentionSite(run=plumbing.assemble_hook) for layer in range(graph.n_layers)}
+        with attention.attention_sites(adapter, sites):
             yield plumbing.state
-        finally:
-            config._attn_implementation = restore
     finally:
         for handle in handles:
             handle.remove()
-        for layer in range(graph.n_layers):
-            attention.SITES.pop(adapter.in_block(layer, adapter.attn_path), None)
 
 
 class _Plumbing:
@@ -219,11 +212,7 @@ class _Plumbing:
             w_o = self.adapter.W_O(layer)
             heads = einsum(z.unflatten(-1, (w_o.shape[0], w_o.shape[1])), w_o.to(z),
                            "rows pos head d_head, head d_head d_model -> head rows pos d_model")
-            if "ln1_post" in self.adapter.norm_paths:  # Gemma: the post-norm, linear at this run's scale
-                norm = self.adapter.norm(layer, "ln1_post")
-                total = output.float()
-                scale = (total.pow(2).mean(-1, keepdim=True) + self.adapter.norm_eps(norm)).sqrt()
-                heads = (heads.float() / scale * self.adapter.norm_weight(norm).float()).to(heads.dtype)
+            heads = self.adapter.heads_to_residual(layer, heads, self.adapter.attn_output_scale(layer, output))
             self._record(self.layout.head_senders(layer).start, heads)
             return output
         return hook

@@ -29,14 +29,13 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from mechscope.ablations import check_ablation
 from mechscope.circuits.edge_run import edge_run
 from mechscope.circuits.graph import CircuitGraph, Edge
 from mechscope.errors import InputError
 from mechscope.hooks.tokens import TokenBatch
-from mechscope.patching.common import at_answer
-from mechscope.tasks.task import MetricFn, Task, answer_logits
+from mechscope.tasks.task import MetricFn, Task, answer_logits, at_answer
 
-ABLATIONS = ("resample", "mean", "zero")
 """What an ablated edge carries instead of its sender's output."""
 
 
@@ -49,8 +48,7 @@ def sender_outputs(model, graph: CircuitGraph, batch: TokenBatch) -> Float[Tenso
 
 def ablated_outputs(model, graph: CircuitGraph, task: Task, ablation: str) -> Float[Tensor, "sender batch pos d_model"]:
     """What each sender's output becomes on an ablated edge (``batch``/``pos`` may be 1)."""
-    if ablation not in ABLATIONS:
-        raise InputError(f"ablation must be one of {', '.join(ABLATIONS)}; received {ablation!r}")
+    check_ablation(ablation)
     if ablation == "zero":
         return torch.zeros(len(graph.senders), 1, 1, model.cfg.d_model, device=model.device, dtype=model.dtype)
     corrupted = sender_outputs(model, graph, task.corrupt)

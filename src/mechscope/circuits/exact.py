@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from mechscope.circuits.attribution import EdgeScores
 from mechscope.circuits.evaluate import EdgeEvaluator
 from mechscope.circuits.graph import Edge
+from mechscope.errors import InputError
 
 
 def exact_edge_scores(evaluator: EdgeEvaluator, *, masks_per_pass: int = 4, progress: bool = True) -> EdgeScores:
@@ -31,12 +32,18 @@ def exact_edge_scores(evaluator: EdgeEvaluator, *, masks_per_pass: int = 4, prog
                       task=evaluator.task.name)
 
 
-def edge_contributions(evaluator: EdgeEvaluator, edges: Iterable[Edge], *, masks_per_pass: int = 4,
-                       progress: bool = True) -> dict[Edge, float]:
+def edge_contributions(evaluator: EdgeEvaluator, edges: Iterable[Edge], *, within: Iterable[Edge] | None = None,
+                       masks_per_pass: int = 4, progress: bool = True) -> dict[Edge, float]:
     """Minimality: for each edge of a circuit, m(C) − m(C without it). An edge whose
-    contribution is about zero does nothing the rest of the circuit does not."""
+    contribution is about zero does nothing the rest of the circuit does not.
+
+    The circuit C is ``within`` (``edges`` must belong to it), or ``edges`` themselves."""
     edges = sorted(set(edges))
-    circuit = evaluator.graph.mask(edges)
+    circuit_edges = set(edges) if within is None else set(within)
+    if not circuit_edges >= set(edges):
+        raise InputError(f"edge_contributions measures edges of the circuit; {len(set(edges) - circuit_edges)} "
+                         f"of the edges given are not in it")
+    circuit = evaluator.graph.mask(sorted(circuit_edges))
     effects = _without_each(evaluator, circuit, edges, masks_per_pass, progress, "edge contributions")
     return {edge: -value for edge, value in effects.items()}
 

@@ -21,19 +21,16 @@ import torch
 from einops import einsum
 from torch import Tensor
 
-from mechscope.circuits.evaluate import ABLATIONS
+from mechscope.ablations import check_ablation
 from mechscope.circuits.graph import INPUT, CircuitGraph, Edge, Node, Receiver
-from mechscope.errors import InputError
 from mechscope.hooks.tokens import TokenBatch
-from mechscope.patching.common import at_answer
-from mechscope.tasks.task import Task
+from mechscope.tasks.task import Task, at_answer
 
 
 @torch.no_grad()
 def evaluate_reference(model, task: Task, edges: Iterable[Edge], *, ablation: str = "resample") -> float:
     """The mean task metric with only ``edges`` clean, computed edge by edge."""
-    if ablation not in ABLATIONS:
-        raise InputError(f"ablation must be one of {', '.join(ABLATIONS)}; received {ablation!r}")
+    check_ablation(ablation)
     graph = CircuitGraph.of(model)
     kept = frozenset(edges)
     ablated = _ablated(model, graph, task, ablation)
@@ -80,11 +77,11 @@ def _head_outputs(model, batch: TokenBatch, layer: int, z: Tensor, qkv: dict[str
     """Each head's output z[h] @ W_O[h] (through Gemma's post-norm at this run's scale)."""
     adapter = model.adapter
     heads = einsum(z, adapter.W_O(layer).to(z), "batch pos head d_head, head d_head d_model -> head batch pos d_model")
-    if "ln1_post" in adapter.norm_paths:
+    scale = None
+    if adapter.head_scale_point is not None:  # the heads pass a post norm at this run's scale (Gemma)
         scale = _run(model, batch, [(f"blocks.{layer}.attn.hook_{k}", _put(v)) for k, v in qkv.items()],
-                     keep=f"blocks.{layer}.ln1_post.hook_scale")
-        heads = heads / scale * adapter.norm_weight(adapter.norm(layer, "ln1_post")).to(heads)
-    return heads
+                     keep=f"blocks.{layer}.{adapter.head_scale_point}")
+    return adapter.heads_to_residual(layer, heads, scale)
 
 
 def _unowned(model, graph: CircuitGraph, receiver: Receiver) -> Tensor:
@@ -100,8 +97,8 @@ def _unowned(model, graph: CircuitGraph, receiver: Receiver) -> Tensor:
 
 def _ablated(model, graph: CircuitGraph, task: Task, ablation: str) -> dict[Node, Tensor]:
     names = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.{k}" for i in range(graph.n_layers)
-                                           for k in ("attn.hook_z", "hook_mlp_out", "ln1_post.hook_scale")
-                                           if f"blocks.{i}.{k}" in model.hook_names()]
+                                           for k in ("attn.hook_z", "hook_mlp_out", model.adapter.head_scale_point)
+                                           if k is not None and f"blocks.{i}.{k}" in model.hook_names()]
     _, cache = model.run_with_cache(task.corrupt, names=names)
     outputs = {INPUT: cache["resid_pre", 0]}
     for layer in range(graph.n_layers):

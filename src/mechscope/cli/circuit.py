@@ -105,7 +105,7 @@ def circuit(
 
 def _check_options(method, budget, ablation, steps, threshold, n, metric, out_dir: Path) -> None:
     """Refuse bad options before anything is loaded."""
-    from mechscope.circuits.evaluate import ABLATIONS
+    from mechscope.ablations import ABLATIONS
     from mechscope.tasks.task import METRICS
 
     if method not in METHODS:

@@ -1,5 +1,6 @@
 """The ``mechscope`` command line.
 
+    mechscope investigate smollm2-135m --task ioi   # the main job: a verified explanation, as a report
     mechscope models                         # known models, installed? cached?
     mechscope inspect smollm2-135m           # architecture and hook points
     mechscope predict smollm2-135m "The Eiffel Tower is located in the city of" -k 5
@@ -120,9 +121,9 @@ def predict(
 
 def _register_technique_commands() -> None:
     """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
-    from mechscope.cli import circuit, heads, lens, patch, runs, sae, tasks
+    from mechscope.cli import circuit, heads, investigate, lens, patch, runs, sae, tasks
 
-    for module in (tasks, lens, patch, heads, circuit, sae, runs):
+    for module in (investigate, tasks, lens, patch, heads, circuit, sae, runs):
         module.register(app)
 
 

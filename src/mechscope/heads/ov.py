@@ -55,9 +55,7 @@ def direct_logit_map(
     """``W_O[h] @ U[:, candidates]`` for each head of ``layer``: z-space to direct logits."""
     adapter = model.adapter
     with torch.no_grad():
-        w_o = adapter.W_O(layer).float()
-        if "ln1_post" in adapter.norm_paths:  # Gemma: the head's output passes the post norm's weight
-            w_o = w_o * adapter.norm_weight(adapter.norm(layer, "ln1_post")).float()
+        w_o = adapter.W_O_residual(layer).float()  # through any post-attention norm's weight
         final = adapter.norm(None, "ln_final")
         unembed = adapter.norm_weight(final).float()[:, None] * model.W_U[:, candidates.to(model.device)].float()
         if adapter.normalization == "layernorm":  # LayerNorm centres its input first: centre(x)·u = x·centre(u)

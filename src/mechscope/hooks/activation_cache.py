@@ -196,13 +196,12 @@ class ActivationCache(Mapping[str, Tensor]):
         return self._post_norm(layer, expanded.unsqueeze(0), pos)[0]
 
     def _post_norm(self, layer: int, parts: Tensor, pos: PosSelector) -> Tensor:
-        """Apply Gemma's post-attention norm, with its kept scale, to per-head parts."""
+        """Per-head parts as they enter the residual (the adapter knows how; Gemma needs
+        its post-attention norm's kept scale)."""
         adapter = self.model.adapter
-        if "ln1_post" not in adapter.norm_paths:
-            return parts
-        norm = adapter.norm(layer, "ln1_post")
-        scale = self._pos(("scale", layer, "ln1_post"), pos)
-        return (parts / scale.to(parts) * adapter.norm_weight(norm).to(parts)).to(parts.dtype)
+        point = adapter.head_scale_point
+        scale = None if point is None else self._pos(f"blocks.{layer}.{point}", pos).to(parts)
+        return adapter.heads_to_residual(layer, parts, scale)
 
     # ------------------------------------------------------------- final norm
     def apply_ln_to_stack(

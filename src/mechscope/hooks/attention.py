@@ -17,7 +17,8 @@ built by transformers' own ``sdpa_mask``, so padding and sliding windows are res
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -47,8 +48,27 @@ class AttentionSite:
 
 
 # Attention modules currently inside a hooks context, and how each should run.
-# Filled and emptied by HookedModel's hook installer (always in a ``finally``).
+# Filled and emptied only by attention_sites() below.
 SITES: dict[nn.Module, AttentionSite] = {}
+
+
+@contextmanager
+def attention_sites(adapter, sites: Mapping[int, AttentionSite]) -> Iterator[None]:
+    """Inside the block, the attention modules of the layers in ``sites`` run through
+    mechscope's attention function with their site; on exit (also on error) the model's
+    own attention implementation is back and no site is left behind."""
+    modules = {layer: adapter.in_block(layer, adapter.attn_path) for layer in sites}
+    config = adapter.hf_model.config
+    restore = config._attn_implementation
+    try:
+        for layer, site in sites.items():
+            SITES[modules[layer]] = site
+        config._attn_implementation = ATTENTION_NAME
+        yield
+    finally:
+        config._attn_implementation = restore
+        for module in modules.values():
+            SITES.pop(module, None)
 
 
 def _no_hooks(kind: str, tensor: Tensor) -> Tensor:

@@ -139,11 +139,11 @@ class Installation:
         self.adapter = adapter
         self.active = active
         self._handles: list = []
-        self._sites: list[nn.Module] = []
         self._pre: dict[nn.Module, list[PreStep]] = defaultdict(list)
         self._post: dict[nn.Module, list[PostStep]] = defaultdict(list)
         self._stash: dict[int, Tensor] = {}
-        self._restore_attn: str | None = None
+        self._attention = None
+        """The attention_sites context while entered (see _enter_attention)."""
         hooked = [points[name] for name in points if name in active.fwd or name in active.bwd or name in active.graph]
         attention_layers: dict[int, set[str]] = defaultdict(set)
         for point in hooked:
@@ -259,18 +259,16 @@ class Installation:
         eager: bool,
         prefixes: dict[int, tuple[Tensor, Tensor]],
     ) -> None:
-        a = self.adapter
-        for layer in range(a.n_layers):
-            module = a.in_block(layer, a.attn_path)
+        sites = {}
+        for layer in range(self.adapter.n_layers):
             run = None
             if layer in layers:
                 by_kind = {kind: points[f"blocks.{layer}.{kind}"] for kind in layers[layer]}
                 run = partial(self._run_attention, by_kind)
-            attention.SITES[module] = attention.AttentionSite(run=run, eager=eager, prefix=prefixes.get(layer))
-            self._sites.append(module)
-        config = a.hf_model.config
-        self._restore_attn = config._attn_implementation
-        config._attn_implementation = attention.ATTENTION_NAME
+            sites[layer] = attention.AttentionSite(run=run, eager=eager, prefix=prefixes.get(layer))
+        # entered here, exited in remove(): the installer's own lifetime is a context manager's
+        self._attention = attention.attention_sites(self.adapter, sites)
+        self._attention.__enter__()
 
     def _run_attention(self, by_kind: dict[str, HookPoint], kind: str, tensor: Tensor) -> Tensor:
         point = by_kind.get(kind)
@@ -288,13 +286,10 @@ class Installation:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        for module in self._sites:
-            attention.SITES.pop(module, None)
-        self._sites.clear()
         self._stash.clear()
-        if self._restore_attn is not None:
-            self.adapter.hf_model.config._attn_implementation = self._restore_attn
-            self._restore_attn = None
+        if self._attention is not None:
+            self._attention.__exit__(None, None, None)
+            self._attention = None
 
 
 def _chain_pre(steps: list[PreStep]):

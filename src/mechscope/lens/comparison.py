@@ -23,7 +23,7 @@ from torch import Tensor
 
 from mechscope.corpus import token_batches
 from mechscope.errors import InputError
-from mechscope.lens.readout import CHUNK_ELEMENTS, Harvest, harvest, unembed
+from mechscope.lens.readout import CHUNK_ELEMENTS, LensInputs, read_lens_inputs, unembed
 from mechscope.results import Result
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def compare_lenses(
     for batch in token_batches(model, texts, seq_len=seq_len, batch_size=batch_size, split=split):
         if max_tokens is not None and n_tokens >= max_tokens:
             break
-        run = harvest(model, batch)
+        run = read_lens_inputs(model, batch)
         with torch.no_grad():
             sums += _batch_sums(lens, run)
         n_tokens += int(run.mask.sum())
@@ -130,7 +130,7 @@ def compare_lenses(
     )
 
 
-def _batch_sums(lens: TunedLens, run: Harvest) -> Float[Tensor, "4 layer"]:
+def _batch_sums(lens: TunedLens, run: LensInputs) -> Float[Tensor, "4 layer"]:
     """Summed KL over real tokens and summed next-token NLL, per layer, for both lenses."""
     mask = run.mask.float()
     predicted = (run.mask[:, :-1] * run.mask[:, 1:]).double()

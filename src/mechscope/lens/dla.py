@@ -72,8 +72,8 @@ def direct_logit_attribution(model, task: Task) -> DLAResult:
     names = ["hook_embed", "ln_final.hook_scale", "blocks.*.attn.hook_z", "blocks.*.hook_mlp_out"]
     if cfg.positional == "learned":
         names.append("hook_pos_embed")
-    if cfg.post_norms:
-        names.append("blocks.*.ln1_post.hook_scale")
+    if model.adapter.head_scale_point is not None:  # heads enter the residual through a post norm
+        names.append(f"blocks.*.{model.adapter.head_scale_point}")
     with torch.no_grad():
         logits, cache = model.run_with_cache(batch, names=names)
         parts = cache.decompose_resid(split_heads=True, pos=answer_pos)

@@ -11,7 +11,7 @@ The norm is the model's own module (RMSNorm, LayerNorm or Gemma's ``1 + w`` RMSN
 so no architecture is reimplemented here, and on the final residual ``unembed`` gives
 the model's own logits.
 
-``harvest`` runs a batch once and keeps what lens training and evaluation need: the
+``read_lens_inputs`` runs a batch once and keeps what lens training and evaluation need: the
 residual before every block and the model's final log-probabilities.
 """
 
@@ -102,7 +102,7 @@ def answer_token_id(model: HookedModel, answer: str | int) -> int:
 
 
 @dataclass(frozen=True)
-class Harvest:
+class LensInputs:
     """What one run of a batch gives a lens: residuals, final log-probs, which tokens count."""
 
     resid: Float[Tensor, "layer batch pos d_model"]
@@ -115,9 +115,9 @@ class Harvest:
     """The token ids (for next-token perplexity)."""
 
 
-def harvest(model: HookedModel, batch: ModelInput) -> Harvest:
+def read_lens_inputs(model: HookedModel, batch: ModelInput) -> LensInputs:
     """Run ``batch`` (token ids, a TokenBatch …) once, without gradients, keeping
     ``resid_pre`` of every block and the final log-probabilities."""
     logits, cache = model.run_with_cache(batch, names="blocks.*.hook_resid_pre")
     resid = torch.stack([cache["resid_pre", layer] for layer in range(model.cfg.n_layers)])
-    return Harvest(resid, logits.float().log_softmax(-1), cache.batch.attention_mask, cache.batch.ids)
+    return LensInputs(resid, logits.float().log_softmax(-1), cache.batch.attention_mask, cache.batch.ids)

@@ -27,7 +27,15 @@ from tqdm.auto import tqdm
 
 from mechscope.corpus import token_batches
 from mechscope.errors import InputError
-from mechscope.lens.readout import CHUNK_ELEMENTS, Harvest, final_norm, harvest, kl_from_final, softcap, unembedding
+from mechscope.lens.readout import (
+    CHUNK_ELEMENTS,
+    LensInputs,
+    final_norm,
+    kl_from_final,
+    read_lens_inputs,
+    softcap,
+    unembedding,
+)
 from mechscope.lens.tuned_lens import TunedLens
 
 if TYPE_CHECKING:
@@ -117,7 +125,7 @@ def train_tuned_lens(model: HookedModel, texts: Sequence[str], *, config: TunedL
     bar = tqdm(total=steps, desc="tuned lens", unit="step", disable=not config.progress)
     try:
         for _, batch in zip(range(steps), _cycle(model, texts, config)):
-            run = harvest(model, batch)
+            run = read_lens_inputs(model, batch)
             layer_kl = train_step(lens, run, unembed_dtype=UNEMBED_DTYPES[config.unembed_dtype])
             if config.max_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(lens.parameters(), config.max_grad_norm)
@@ -143,7 +151,7 @@ def train_tuned_lens(model: HookedModel, texts: Sequence[str], *, config: TunedL
     return lens
 
 
-def train_step(lens: TunedLens, batch: Harvest, *, unembed_dtype: torch.dtype = torch.float32) -> Tensor:
+def train_step(lens: TunedLens, batch: LensInputs, *, unembed_dtype: torch.dtype = torch.float32) -> Tensor:
     """Accumulate every translator's gradient of its mean KL(final ‖ lens) on one batch;
     returns that KL per layer (before the update)."""
     model = lens.model

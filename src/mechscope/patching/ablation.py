@@ -21,15 +21,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from mechscope.ablations import check_ablation
 from mechscope.errors import InputError
 from mechscope.hooks.tokens import TokenBatch
 from mechscope.patching.activation import run_sweep
-from mechscope.patching.common import at_answer, make_result
+from mechscope.patching.common import make_result
 from mechscope.patching.result import PatchingResult
 from mechscope.patching.specs import make_sweep
-from mechscope.tasks.task import Task
-
-METHODS = ("zero", "mean", "resample")
+from mechscope.tasks.task import Task, at_answer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,8 +47,7 @@ class Ablation:
     """Seeds the choice of reference prompts for ``resample``."""
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise InputError(f"ablation method must be one of {', '.join(METHODS)}; received {self.method!r}")
+        check_ablation(self.method, "ablation method")
 
 
 def replacement_values(model, names: Sequence[str], like: TokenBatch, method: str,
@@ -159,8 +157,7 @@ def ablation_sweep(
     result's ``source_value`` is the metric on them, or NaN for other reference prompts
     (the task's answers do not apply to them).
     """
-    if method not in METHODS:
-        raise InputError(f"ablation method must be one of {', '.join(METHODS)}; received {method!r}")
+    check_ablation(method, "ablation method")
     base = task.clean
     own_reference = reference is None
     reference = task.corrupt if own_reference else reference

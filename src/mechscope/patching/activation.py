@@ -28,10 +28,10 @@ from tqdm.auto import tqdm
 
 from mechscope.hooks.replay import record_block_inputs, replay_names, run_from
 from mechscope.hooks.tokens import TokenBatch
-from mechscope.patching.common import at_answer, make_result, runs
+from mechscope.patching.common import make_result, runs
 from mechscope.patching.result import PatchingResult
 from mechscope.patching.specs import Patch, Sweep, make_sweep
-from mechscope.tasks.task import MetricFn, Task
+from mechscope.tasks.task import MetricFn, Task, at_answer
 
 
 def activation_patching(

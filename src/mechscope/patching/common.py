@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
 from torch import Tensor
 
 from mechscope.errors import InputError
@@ -22,11 +21,6 @@ def runs(task: Task, direction: str) -> tuple[TokenBatch, TokenBatch]:
     if direction not in DIRECTIONS:
         raise InputError(f"direction must be one of {', '.join(DIRECTIONS)}; received {direction!r}")
     return (task.corrupt, task.clean) if direction == "denoise" else (task.clean, task.corrupt)
-
-
-def at_answer(logits: Tensor, answer_pos: Tensor) -> Tensor:
-    """Each row's logits at its answer position: (batch, pos, vocab) → (batch, vocab)."""
-    return logits[torch.arange(logits.shape[0], device=logits.device), answer_pos]
 
 
 def mean_metric(model, task: Task) -> Callable[[Tensor], Tensor]:

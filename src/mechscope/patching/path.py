@@ -13,7 +13,7 @@ logits directly):
 ::
 
     # which heads affect the name movers' queries (IOI: S-inhibition heads)?
-    movers = [Receiver(layer=9, head=9, input="q"), Receiver(layer=10, head=0, input="q")]
+    movers = [HeadInput(layer=9, head=9, input="q"), HeadInput(layer=10, head=0, input="q")]
     result = path_patching(model, task, receivers=movers)       # layer × head
     direct = path_patching(model, task, receivers="logits")     # direct effects
 
@@ -34,16 +34,16 @@ from tqdm.auto import tqdm
 
 from mechscope.errors import InputError
 from mechscope.hooks.replay import record_block_inputs, replay_names, run_from
-from mechscope.patching.common import at_answer, make_result, runs
+from mechscope.patching.common import make_result, runs
 from mechscope.patching.result import PatchingResult
 from mechscope.patching.specs import make_sweep
-from mechscope.tasks.task import Task
+from mechscope.tasks.task import Task, at_answer
 
 INPUTS = ("q", "k", "v")
 
 
 @dataclass(frozen=True)
-class Receiver:
+class HeadInput:
     """One input of one attention head."""
 
     layer: int
@@ -68,7 +68,7 @@ def path_patching(
     model,
     task: Task,
     *,
-    receivers: Sequence[Receiver] | str = "logits",
+    receivers: Sequence[HeadInput] | str = "logits",
     direction: str = "noise",
     layers: Sequence[int] | None = None,
     progress: bool = True,
@@ -114,7 +114,7 @@ def path_patching_reference(
     model,
     task: Task,
     *,
-    receivers: Sequence[Receiver] | str = "logits",
+    receivers: Sequence[HeadInput] | str = "logits",
     direction: str = "noise",
     layers: Sequence[int] | None = None,
 ) -> PatchingResult:
@@ -166,7 +166,7 @@ def _sender_layers(model, receivers, layers: Sequence[int] | None) -> tuple[int,
 def _check_receivers(model, receivers):
     if isinstance(receivers, str):
         if receivers != "logits":
-            raise InputError(f"receivers must be 'logits' or a list of Receiver; received {receivers!r}")
+            raise InputError(f"receivers must be 'logits' or a list of HeadInput; received {receivers!r}")
         return receivers
     receivers = tuple(receivers)
     if not receivers:

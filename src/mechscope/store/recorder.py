@@ -51,6 +51,9 @@ class Recorder:
     """Wall time of each stage (as first computed, for stages served from the store)."""
     cached: set[str] = field(default_factory=set)
     """Stages served from the store in this run."""
+    refusal: str = ""
+    """Set when the job found its input unfit and ended early without an error: the run is
+    then stored as ``refused`` with this reason (raising :class:`RunRefused` does the same)."""
 
     def key(self, name: str, options: dict | None = None) -> str:
         from mechscope import __version__
@@ -109,7 +112,7 @@ def recording(store: ResultsStore | None, *, command: str, model, task=None, opt
     except BaseException as error:
         _finish(recorder, "failed", f"{type(error).__name__}: {error}"[:4000])
         raise
-    _finish(recorder, "complete", "")
+    _finish(recorder, "refused" if recorder.refusal else "complete", recorder.refusal)
 
 
 def _finish(recorder: Recorder, status: str, error: str) -> None:

@@ -172,11 +172,15 @@ def single_token(model, text: str) -> int:
     return int(ids[0])
 
 
+def at_answer(logits: Tensor, answer_pos: Tensor) -> Tensor:
+    """Each row's logits at its answer position: (batch, pos, vocab) → (batch, vocab)."""
+    return logits[torch.arange(logits.shape[0], device=logits.device), answer_pos]
+
+
 @torch.no_grad()
 def answer_logits(model, batch: TokenBatch) -> Float[Tensor, "batch d_vocab"]:
     """Next-token logits at each prompt's last real token."""
-    logits = model(batch)
-    return logits[torch.arange(logits.shape[0], device=logits.device), batch.last_positions()]
+    return at_answer(model(batch), batch.last_positions())
 
 
 # Patching runs many copies of the batch at once (copy-major: row = copy * batch + prompt),

@@ -14,7 +14,7 @@ independent lines of evidence and no circuit-discovery method:
 
     check = verify_induction(trained.model)
     check.verified                     # every criterion in check.criteria holds
-    check.circuit.key_edges            # (((0, h), Receiver(layer=1, head=h', input="k")), ...)
+    check.circuit.key_edges            # (((0, h), HeadInput(layer=1, head=h', input="k")), ...)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from torch import Tensor
 
 from mechscope.errors import InputError
 from mechscope.patching.ablation import Ablation, ablated
-from mechscope.patching.path import Receiver
+from mechscope.patching.path import HeadInput
 from mechscope.results import Result
 from mechscope.toys.induction import InductionBatch, induction_batch, next_token_losses
 
@@ -66,9 +66,9 @@ class InductionCircuit:
         return (self.previous_token_head, *self.induction_heads)
 
     @property
-    def key_edges(self) -> tuple[tuple[Head, Receiver], ...]:
+    def key_edges(self) -> tuple[tuple[Head, HeadInput], ...]:
         """The edges that make it induction: previous-token head → each induction head's key input."""
-        return tuple((self.previous_token_head, Receiver(layer=layer, head=head, input="k"))
+        return tuple((self.previous_token_head, HeadInput(layer=layer, head=head, input="k"))
                      for layer, head in self.induction_heads)
 
 

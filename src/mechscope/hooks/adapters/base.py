@@ -127,6 +127,28 @@ class Adapter:
             return self.norm(layer, "ln2_post")
         return self.in_block(layer, self.mlp_path)
 
+    # ------------------------------------------------- heads into the residual
+    head_scale_point: ClassVar[str | None] = None
+    """The per-layer hook kind whose value :meth:`heads_to_residual` needs as ``scale``
+    (None: the heads' outputs enter the residual as they are)."""
+
+    def heads_to_residual(self, layer: int, parts: Tensor, scale: Tensor | None = None) -> Tensor:
+        """Per-head attention outputs ``z[h] @ W_O[h]`` (or the output bias), shaped
+        (... d_model), as they enter the residual stream. Here: unchanged, so that the
+        heads sum to ``hook_attn_out`` with the bias; a family with a norm after the
+        attention output overrides it (``scale``: that norm's scale on this run)."""
+        return parts
+
+    def attn_output_scale(self, layer: int, attn_out: Tensor) -> Tensor | None:
+        """The ``scale`` :meth:`heads_to_residual` takes, computed from the attention
+        branch's output before any post norm (None where there is no post norm)."""
+        return None
+
+    def W_O_residual(self, layer: int) -> Float[Tensor, "head d_head d_model"]:
+        """``W_O`` as a head's output reaches the residual, up to a positive per-token
+        factor (the same for every direction, so rankings of logits are unchanged)."""
+        return self.W_O(layer)
+
     # ------------------------------------------------------------ architecture
     @property
     def n_layers(self) -> int:

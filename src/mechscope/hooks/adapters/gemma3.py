@@ -31,8 +31,26 @@ class Gemma3Adapter(LlamaAdapter):
         "ln2_post": "post_feedforward_layernorm",
     }
 
+    head_scale_point = "ln1_post.hook_scale"
+
     def norm_weight(self, norm: nn.Module) -> Float[Tensor, "d_model"]:
         return 1.0 + norm.weight
+
+    def heads_to_residual(self, layer: int, parts: Tensor, scale: Tensor | None = None) -> Tensor:
+        """The post-attention RMSNorm is linear at a fixed scale: each head's share of the
+        norm's output is its part divided by the run's scale, times ``1 + weight``."""
+        if scale is None:
+            raise ValueError("Gemma's heads reach the residual through the post-attention norm: pass its scale "
+                             "(ln1_post.hook_scale, or attn_output_scale of the attention output)")
+        weight = self.norm_weight(self.norm(layer, "ln1_post"))
+        return (parts.float() / scale.float() * weight.float()).to(parts.dtype)
+
+    def attn_output_scale(self, layer: int, attn_out: Tensor) -> Tensor:
+        norm = self.norm(layer, "ln1_post")
+        return (attn_out.float().pow(2).mean(-1, keepdim=True) + self.norm_eps(norm)).sqrt()
+
+    def W_O_residual(self, layer: int) -> Float[Tensor, "head d_head d_model"]:
+        return self.W_O(layer) * self.norm_weight(self.norm(layer, "ln1_post"))
 
     @property
     def W_E(self) -> Float[Tensor, "d_vocab d_model"]:
