@@ -45,3 +45,14 @@ def smollm2():
         return mechscope.load_model("smollm2-135m")
     except mechscope.MechscopeError as error:  # package not installed
         pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def gemma3():
+    """gemma3-270m, loaded once for the session (slow tests only: ~85 s to dequantize the first time)."""
+    import mechscope
+
+    try:
+        return mechscope.load_model("gemma3-270m")
+    except mechscope.MechscopeError as error:  # package not installed
+        pytest.skip(str(error))
