@@ -123,7 +123,7 @@ def openai_router(model, *, served_name: str | None = None,
         choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": _finish(generated, body),
                                   "logprobs": None}
         if top is not None:
-            choice["logprobs"] = {"content": [_chat_token(step) for step in _within(generated.steps, text)]}
+            choice["logprobs"] = {"content": [_chat_token(step) for step in _within(generated.steps, text, generated.text)]}
         return _envelope("chat.completion", name, [choice], rows, generated)
 
     @router.post("/v1/completions")
@@ -148,7 +148,7 @@ def openai_router(model, *, served_name: str | None = None,
                                       "finish_reason": _finish(gen, body), "logprobs": None}
             if top is not None:
                 starts = [start for start, _ in encoded[i]["offset_mapping"]]
-                choice["logprobs"] = _completion_logprobs(backend, rows[i], starts, echo, _within(gen.steps, text),
+                choice["logprobs"] = _completion_logprobs(backend, rows[i], starts, echo, _within(gen.steps, text, gen.text),
                                                           prompt)
             choices.append(choice)
         return _envelope("text_completion", name, choices, rows, *generated)
@@ -195,8 +195,10 @@ def _stops(body: dict[str, Any]) -> list[str]:
 
 
 # ------------------------------------------------------------------------ answers
-def _within(steps: tuple[TokenLogprob, ...], text: str) -> list[TokenLogprob]:
-    """The generated tokens that fit in ``text`` (the reply cut at a stop string)."""
+def _within(steps: tuple[TokenLogprob, ...], text: str, full: str) -> list[TokenLogprob]:
+    """The generated tokens that fit in ``text``, the reply ``full`` cut at a stop string."""
+    if text == full:
+        return list(steps)
     kept, length = [], 0
     for step in steps:
         length += len(step.token)

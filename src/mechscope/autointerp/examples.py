@@ -140,7 +140,8 @@ def build_records(store, units_source, units: Sequence[int], out_dir: str | Path
 def _check_manifest(out_dir: Path, store, units_source, config: ExampleConfig) -> None:
     """Refuse records made from another store or with other settings; write the manifest."""
     manifest = {"format": FORMAT, "version": 1, "module": units_source.module, "store": str(store.path),
-                "store_model": store.manifest["model"]["structure"], "store_tokens": len(store),
+                "store_model": store.manifest["model"]["structure"],
+                "store_tokens": min(len(store), config.max_tokens or len(store)),
                 "config": asdict(config)}
     path = out_dir / "records" / "manifest.json"
     if path.exists():

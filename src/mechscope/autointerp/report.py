@@ -109,3 +109,17 @@ class AutointerpReport(Result):
             ax.set_ylabel("units")
             ax.legend(fontsize=7)
         return fig
+
+
+@dataclass(frozen=True)
+class ExplanationSet(Result):
+    """The explanations of a set of units."""
+
+    units: tuple[str, ...]
+    """The units, in order."""
+    texts: dict[str, str]
+    """Each unit's explanation."""
+    explainer: str
+    """Which explainer wrote them."""
+    backend: dict[str, Any]
+    """The language-model backend that wrote them (no secrets)."""

@@ -8,6 +8,8 @@
     mechscope heads smollm2-135m             # attention-head roles
     mechscope patch smollm2-135m --task ioi  # activation patching
     mechscope circuit smollm2-135m --task ioi --method eap-ig   # circuit discovery, faithfulness
+    mechscope explain smollm2-135m sae/ --store acts/           # explain SAE latents (or neurons)
+    mechscope score smollm2-135m sae/ --store acts/             # score explanations, with controls
 
 Bad input prints one line, ``error: …``, and exits with status 2; never a traceback.
 """
@@ -119,9 +121,9 @@ def predict(
 
 def _register_technique_commands() -> None:
     """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
-    from mechscope.cli import circuit, heads, lens, patch, sae, tasks
+    from mechscope.cli import circuit, explain, heads, lens, patch, sae, tasks
 
-    for module in (tasks, lens, patch, heads, circuit, sae):
+    for module in (tasks, lens, patch, heads, circuit, sae, explain):
         module.register(app)
 
 

@@ -50,7 +50,8 @@ class Generated:
     text: str
     """The new text (special tokens dropped)."""
     steps: tuple[TokenLogprob, ...]
-    """Per new token, its log-probability and alternatives (empty unless asked for)."""
+    """Per new token (and the end-of-sequence token, if one came), its log-probability and
+    alternatives (empty unless asked for)."""
     n_tokens: int
     """New tokens (before any end-of-sequence token)."""
 
@@ -106,11 +107,12 @@ class LocalBackend:
             ids, mask = self._left_pad([rows[i] for i in chunk])
             new, scores = self._generate(ids, mask, max_tokens, self.seed if seed is None else seed, top is not None)
             for b, i in enumerate(chunk):
-                tokens = _until_stop(new[b].tolist(), self._stops() | {pad_id(self.tokenizer)})
+                row = new[b].tolist()
+                tokens = _until_stop(row, self._stops() | {pad_id(self.tokenizer)})
                 steps = ()
-                if top is not None:
-                    steps = tuple(self._step(scores[k][b].float().log_softmax(-1), tokens[k], top)
-                                  for k in range(len(tokens)))
+                if top is not None:  # the end-of-sequence token has a probability too
+                    steps = tuple(self._step(scores[k][b].float().log_softmax(-1), row[k], top)
+                                  for k in range(min(len(tokens) + 1, len(row))))
                 out[i] = Generated(self.tokenizer.decode(tokens, skip_special_tokens=True), steps, len(tokens))
         return out
 
