@@ -162,3 +162,18 @@ def test_backend_specs_are_checked():
         make_backend("gpt-4")
     with pytest.raises(InputError, match="reuses the explained model"):
         make_backend("local")
+
+
+@pytest.mark.parametrize("arch", ["llama-gqa", "gpt2", "gemma3-gqa", "neox-parallel"])
+def test_a_shared_prefix_run_once_equals_every_prompt_run_whole(arch, tokenizer):
+    from tiny import tiny_hf_model
+
+    from mechscope import HookedModel
+
+    model = HookedModel(tiny_hf_model(arch), tokenizer, name=arch)
+    backend = LocalBackend(model, batch_size=4)
+    head = backend.tokenizer("when mary and john went to the store , john gave a drink to tom and alice")["input_ids"]
+    rows = [head + backend.tokenizer(tail)["input_ids"] for tail in ("mary", "the big red dog", "one two", "paris")]
+    fast = backend.next_token_logprobs_ids(rows, top=8)
+    slow = backend.next_token_logprobs_ids(rows, top=8, share_prefix=False)
+    assert len(head) >= 16 and all(_close(a, b, 1e-4) for a, b in zip(fast, slow))

@@ -33,8 +33,9 @@ def files(tmp_path_factory):
 
 
 def _run(files, command, *extra):
-    return runner.invoke(app, [command, str(files / "model"), HOOK, "--store", str(files / "store"), 
-                               "--backend", "local", "--ctx-len", "8", "--n-test", "4", "--units", "0-2", "--out", str(files / "out"), *extra])
+    return runner.invoke(app, [command, str(files / "model"), HOOK, "--store", str(files / "store"), "--units", "0-2",
+                               "--backend", "local", "--ctx-len", "8", "--n-test", "4", "--out", str(files / "out"),
+                               *extra])
 
 
 def test_explain_then_score_write_delphi_files_and_resume(files):

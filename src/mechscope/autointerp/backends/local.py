@@ -30,6 +30,9 @@ from mechscope.autointerp.backends.base import Prompt, TopLogprobs, cut_at_stop
 from mechscope.errors import InputError, check_int
 from mechscope.hooks.tokens import pad_id
 
+MIN_SHARED = 16
+"""Shared prefixes shorter than this run with the rest (caching them would not pay)."""
+
 
 @dataclass(frozen=True)
 class TokenLogprob:
@@ -120,18 +123,46 @@ class LocalBackend:
         return self.next_token_logprobs_ids([self.encode(self.render(p)) for p in prompts], top=top)
 
     @torch.no_grad()
-    def next_token_logprobs_ids(self, rows: Sequence[list[int]], *, top: int = 20) -> list[TopLogprobs]:
-        """Top next-token log-probabilities after each token-id prompt."""
+    def next_token_logprobs_ids(self, rows: Sequence[list[int]], *, top: int = 20,
+                                share_prefix: bool = True) -> list[TopLogprobs]:
+        """Top next-token log-probabilities after each token-id prompt. With ``share_prefix``,
+        the tokens a batch's prompts start with in common (a scorer's instructions and worked
+        examples) run once and their keys and values serve every prompt; without it, every
+        prompt runs whole (the reference; the tests hold the two together)."""
         check_int("top", top, minimum=1)
         out: list[TopLogprobs] = [{}] * len(rows)
         for chunk in self._chunks(rows):
-            ids, mask = self._left_pad([rows[i] for i in chunk])
-            with self.context():
-                logits = self.model.hf_model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask),
-                                             use_cache=False, logits_to_keep=1).logits[:, -1]
+            batch = [rows[i] for i in chunk]
+            shared = _common_prefix(batch) if share_prefix else 0
+            logits = self._last_logits_shared(batch, shared) if shared >= MIN_SHARED else self._last_logits(batch)
             for i, row in zip(chunk, logits.float().log_softmax(-1)):
                 out[i] = self._top(row, top)
         return out
+
+    def _last_logits(self, rows: list[list[int]]) -> Tensor:
+        ids, mask = self._left_pad(rows)
+        with self.context():
+            return self.model.hf_model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask),
+                                       use_cache=False, logits_to_keep=1).logits[:, -1]
+
+    def _last_logits_shared(self, rows: list[list[int]], shared: int) -> Tensor:
+        """Last-token logits, running the first ``shared`` tokens (common to all rows) once.
+        The rest is right-padded, so that no padding sits between a row's tokens (sliding
+        attention windows count cache slots, padding included)."""
+        hf = self.model.hf_model
+        prefix = torch.tensor([rows[0][:shared]], device=self.model.device)
+        rest = [row[shared:] for row in rows]
+        width = max(len(r) for r in rest)
+        pad = pad_id(self.tokenizer)
+        ids = torch.tensor([r + [pad] * (width - len(r)) for r in rest], device=self.model.device)
+        mask = torch.tensor([[1] * (shared + len(r)) + [0] * (width - len(r)) for r in rest], device=self.model.device)
+        last = torch.tensor([len(r) - 1 for r in rest], device=self.model.device)
+        keep = last.unique()  # logits only where some row ends
+        with self.context():
+            cache = hf(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+            cache.batch_repeat_interleave(len(rows))
+            logits = hf(input_ids=ids, attention_mask=mask, cache=cache, use_cache=True, logits_to_keep=keep).logits
+        return logits[torch.arange(len(rows)), torch.searchsorted(keep, last)]
 
     @torch.no_grad()
     def slot_logprobs(self, texts: Sequence[str], slots: Sequence[Sequence[int]], *,
@@ -232,6 +263,18 @@ class LocalBackend:
             token = self.decode(index)
             out[token] = float(torch.logaddexp(torch.tensor(out[token]), torch.tensor(value))) if token in out else value
         return out
+
+
+def _common_prefix(rows: list[list[int]]) -> int:
+    """Tokens all rows start with, leaving each row at least one of its own."""
+    n = min(len(r) for r in rows) - 1
+    first = rows[0]
+    for row in rows[1:]:
+        k = 0
+        while k < n and row[k] == first[k]:
+            k += 1
+        n = k
+    return max(n, 0)
 
 
 def _until_stop(tokens: list[int], stops: set[int]) -> list[int]:
