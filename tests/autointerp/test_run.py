@@ -10,8 +10,15 @@ import pytest
 from conftest import INDICATOR_WORDS
 from fake_backend import FakeBackend
 
-from mechscope.autointerp import (ExampleConfig, build_records, explain_units, indicator_units, load_all,
-                                  score_units, validate_scorers)
+from mechscope.autointerp import (
+    ExampleConfig,
+    build_records,
+    explain_units,
+    indicator_units,
+    load_all,
+    score_units,
+    validate_scorers,
+)
 from mechscope.autointerp.explainers import EXPLAINERS
 from mechscope.autointerp.run import random_explanation
 from mechscope.errors import InputError
@@ -70,7 +77,8 @@ def test_files_follow_delphis_layout(run, records_dir):
     name = records[0].name
     assert json.loads((records_dir / "explanations" / f"{name}.txt").read_text()) == explanations[name]
     rows = json.loads((records_dir / "scores" / "detection" / f"{name}.txt").read_text())
-    assert {"str_tokens", "activations", "distance", "activating", "prediction", "probability", "correct"} <= set(rows[0])
+    assert {"str_tokens", "activations", "distance", "activating", "prediction", "probability",
+            "correct"} <= set(rows[0])
     assert len(rows) == 16 and sum(r["activating"] for r in rows) == 8
     for kind in ("fuzz", "fuzz-shuffled", "fuzz-random", "simulation", "detection-random", "intruder"):
         assert (records_dir / "scores" / kind / f"{name}.txt").exists(), kind

@@ -123,7 +123,8 @@ def openai_router(model, *, served_name: str | None = None,
         choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": _finish(generated, body),
                                   "logprobs": None}
         if top is not None:
-            choice["logprobs"] = {"content": [_chat_token(step) for step in _within(generated.steps, text, generated.text)]}
+            steps = _within(generated.steps, text, generated.text)
+            choice["logprobs"] = {"content": [_chat_token(step) for step in steps]}
         return _envelope("chat.completion", name, [choice], rows, generated)
 
     @router.post("/v1/completions")
@@ -148,8 +149,8 @@ def openai_router(model, *, served_name: str | None = None,
                                       "finish_reason": _finish(gen, body), "logprobs": None}
             if top is not None:
                 starts = [start for start, _ in encoded[i]["offset_mapping"]]
-                choice["logprobs"] = _completion_logprobs(backend, rows[i], starts, echo, _within(gen.steps, text, gen.text),
-                                                          prompt)
+                steps = _within(gen.steps, text, gen.text)
+                choice["logprobs"] = _completion_logprobs(backend, rows[i], starts, echo, steps, prompt)
             choices.append(choice)
         return _envelope("text_completion", name, choices, rows, *generated)
 

@@ -97,7 +97,8 @@ def score(model: str = _MODEL, units: str = _UNITS, store: Path = _STORE, select
     for name in chosen:
         row = report.summary[name]
         cell = lambda c: f"{row[c]['mean']:.3f} ± {row[c]['std']:.3f}" if c in row else "-"  # noqa: E731
-        table.add_row(name, cell("explanation"), cell("shuffled"), cell("random-key" if name == "intruder" else "random"))
+        chance = "random-key" if name == "intruder" else "random"
+        table.add_row(name, cell("explanation"), cell("shuffled"), cell(chance))
     out.print(table)
     write_outputs(report, report.plot(), setup.out_dir, f"autointerp_{safe_stem(setup.module)}")
 

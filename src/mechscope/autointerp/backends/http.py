@@ -49,7 +49,8 @@ class HTTPBackend:
             raise InputError(f"HTTPBackend.timeout must be positive and backoff non-negative; received "
                              f"{timeout!r}, {backoff!r}")
         self.base_url = base_url.rstrip("/")
-        self.model, self.concurrency, self.timeout, self.retries, self.backoff = model, concurrency, timeout, retries, backoff
+        self.model, self.concurrency, self.timeout = model, concurrency, timeout
+        self.retries, self.backoff = retries, backoff
         self.seed, self.temperature, self.api_key_env = seed, temperature, api_key_env
         key = os.environ.get(api_key_env)
         headers = {"Authorization": f"Bearer {key}"} if key else {}

@@ -18,9 +18,11 @@ compatible server uses that).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import inspect
+import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -159,9 +161,11 @@ class LocalBackend:
         last = torch.tensor([len(r) - 1 for r in rest], device=self.model.device)
         keep = last.unique()  # logits only where some row ends
         with self.context():
-            cache = hf(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+            first = hf(input_ids=prefix, use_cache=True, logits_to_keep=1)
+            cache = getattr(first, "cache", None) or first.past_key_values  # renamed in transformers 5.25
             cache.batch_repeat_interleave(len(rows))
-            logits = hf(input_ids=ids, attention_mask=mask, cache=cache, use_cache=True, logits_to_keep=keep).logits
+            logits = hf(input_ids=ids, attention_mask=mask, use_cache=True, logits_to_keep=keep,
+                        **{_cache_argument(hf): cache}).logits
         return logits[torch.arange(len(rows)), torch.searchsorted(keep, last)]
 
     @torch.no_grad()
@@ -200,7 +204,8 @@ class LocalBackend:
                                  f"text (or it is the first); put the slot after a separator such as a tab")
             where.append(index)
         if len(ids) >= self.model.cfg.n_ctx:
-            raise InputError(f"a text of {len(ids)} tokens exceeds {self.model.name}'s context of {self.model.cfg.n_ctx}")
+            raise InputError(f"a text of {len(ids)} tokens exceeds {self.model.name}'s context of "
+                             f"{self.model.cfg.n_ctx}; simulate shorter examples")
         return ids, where
 
     def _chunks(self, rows: Sequence[list[int]], size: int | None = None) -> list[list[int]]:
@@ -261,8 +266,14 @@ class LocalBackend:
         out: TopLogprobs = {}
         for value, index in zip(values.tolist(), indices.tolist()):
             token = self.decode(index)
-            out[token] = float(torch.logaddexp(torch.tensor(out[token]), torch.tensor(value))) if token in out else value
+            # tokens that decode alike (byte pieces) share one entry: their probabilities add
+            out[token] = math.log(math.exp(out[token]) + math.exp(value)) if token in out else value
         return out
+
+
+def _cache_argument(hf_model) -> str:
+    """The forward argument that takes a KV cache: ``cache`` from transformers 5.25 on."""
+    return "cache" if "cache" in inspect.signature(hf_model.forward).parameters else "past_key_values"
 
 
 def _common_prefix(rows: list[list[int]]) -> int:

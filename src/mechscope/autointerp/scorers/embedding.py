@@ -20,7 +20,8 @@ def score_embedding(records: Sequence[UnitRecords], explanations: Sequence[str],
                     config: ScoreConfig = ScoreConfig()) -> list[Scored]:
     """Embedding scores of ``explanations[i]`` on ``records[i]``'s held-out examples."""
     if embedder is None:
-        raise InputError("the embedding scorer needs a sentence embedder (mechscope.autointerp.embedders.load_embedder)")
+        raise InputError("the embedding scorer needs a sentence embedder "
+                         "(mechscope.autointerp.embedders.load_embedder)")
     examples = [r.of_kind(*TEST_KINDS) for r in records]
     texts = [one_line(e.text) for unit in examples for e in unit]
     vectors = embedder(list(explanations) + texts).float()
