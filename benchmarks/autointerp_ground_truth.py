@@ -2,7 +2,7 @@
 
     python benchmarks/autointerp_ground_truth.py --store sae-runs/small-l15/acts-neurons
     python benchmarks/autointerp_ground_truth.py --store STORE --backends local:smollm2-135m local:gemma3-270m
-    python benchmarks/autointerp_ground_truth.py --store STORE --quick      # one backend, 2 scorers
+    python benchmarks/autointerp_ground_truth.py --store STORE --quick --backends local:gemma3-270m --tag _gemma
 
 Indicator units fire on digits, capitalised words, Python keywords and given words,
 computed from the store's token ids (:mod:`mechscope.autointerp.ground_truth`). Each unit
@@ -34,7 +34,9 @@ def main() -> int:
     parser.add_argument("--words", nargs="+", default=["file", "list"])
     parser.add_argument("--work", default="sae-runs/ground-truth", help="where the records go")
     parser.add_argument("--max-tokens", type=int, default=65536)
-    parser.add_argument("--quick", action="store_true", help="first backend, detection and embedding, 8+8 examples")
+    parser.add_argument("--quick", action="store_true", help="8 held-out activating and 8 random examples per unit")
+    parser.add_argument("--no-embedding", action="store_true", help="skip the embedding scorer")
+    parser.add_argument("--tag", default="", help="suffix of the output file names")
     parser.add_argument("--threads", type=int, default=2)
     a = parser.parse_args()
     torch.set_num_threads(a.threads)
@@ -56,16 +58,16 @@ def main() -> int:
     kept = [i for i, name in enumerate(names) if name not in dict(built.skipped)]
     records = load_all(work, [names[i] for i in kept])
     truths = [truths[i] for i in kept]
-    backends = a.backends[:1] if a.quick else a.backends
-    scorers = ["detection"] if a.quick else a.scorers
+    backends, scorers = a.backends, a.scorers
     out = {"store": a.store, "tokens_scanned": built.scanned_tokens, "units": [r.name for r in records],
            "truths": truths, "examples_per_unit": 2 * n, "backends": {}}
 
-    started = time.perf_counter()
-    embedding = validate_scorers(records, truths, backend=None, scorers=["embedding"], embedder=load_embedder())
-    out["embedding"] = {"margins": embedding.margins["embedding"], "top_rate": embedding.top_rate["embedding"],
-                        "scores": embedding.scores["embedding"], "seconds": time.perf_counter() - started}
-    _print("embedding (all-MiniLM-L6-v2)", embedding, "embedding", out["embedding"]["seconds"])
+    if not a.no_embedding:
+        started = time.perf_counter()
+        embedding = validate_scorers(records, truths, backend=None, scorers=["embedding"], embedder=load_embedder())
+        out["embedding"] = {"margins": embedding.margins["embedding"], "top_rate": embedding.top_rate["embedding"],
+                            "scores": embedding.scores["embedding"], "seconds": time.perf_counter() - started}
+        _print("embedding (all-MiniLM-L6-v2)", embedding, "embedding", out["embedding"]["seconds"])
     for spec in backends:
         backend = make_backend(spec, batch_size=8)
         out["backends"][spec] = {}
@@ -78,7 +80,7 @@ def main() -> int:
             _print(f"{spec} {scorer}", check, scorer, seconds)
             check.plot().savefig(RESULTS / f"autointerp_ground_truth_{spec.split(':')[-1]}_{scorer}.png", dpi=110)
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"autointerp_ground_truth{'_quick' if a.quick else ''}.json"
+    path = RESULTS / f"autointerp_ground_truth{'_quick' if a.quick else ''}{a.tag}.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {path}")
     return 0

@@ -115,3 +115,37 @@ def test_bad_input_names_the_field(store, tiny_model, tmp_path):
                       config=ExampleConfig(n_test_hard_negatives=2))
     with pytest.raises(InputError, match=r"\[0, 96\)"):
         neuron_units(tiny_model, HOOK).check_units([96])
+
+
+def _bag_of_words(texts):
+    """A stand-in embedder: counts of each vocabulary word (texts of the tiny tokenizer run together)."""
+    from tiny import WORDS
+
+    return torch.tensor([[float(t.count(w)) for w in WORDS] for t in texts])
+
+
+def test_hard_negatives_stay_off_and_lie_nearest_the_top_examples(store, tiny_model, tmp_path):
+    from fake_backend import FakeBackend
+
+    from mechscope.autointerp.explainers import EXPLAINERS
+    from mechscope.autointerp.prompts import CONTRAST_HEADER
+
+    units, _ = indicator_units(tiny_model.tokenizer, words=INDICATOR_WORDS)
+    config = ExampleConfig(ctx_len=16, n_train_top=5, n_train_quantile=0, n_train_hard_negatives=3,
+                           n_test_hard_negatives=2, n_test=4, n_test_random=4, min_windows=5, hard_negative_pool=150)
+    build_records(store, units, [3], tmp_path, tokenizer=tiny_model.tokenizer, config=config,
+                  embedder=_bag_of_words)
+    (r,) = load_all(tmp_path)
+    hard, randoms = r.of_kind("train_hard_negative", "test_hard_negative"), r.of_kind("test_random")
+    assert len(hard) == 5 and all(max(e.activations) == 0 for e in hard)
+    top = torch.nn.functional.normalize(_bag_of_words([e.text for e in r.of_kind("train_top")]), dim=-1).mean(0)
+
+    def similarity(examples):
+        return (torch.nn.functional.normalize(_bag_of_words([e.text for e in examples]), dim=-1) @ top).mean()
+
+    assert similarity(hard) > similarity(randoms)
+    (explanation,) = EXPLAINERS["contrastive"]([r], backend=FakeBackend())
+    assert explanation.text == f'the word "{INDICATOR_WORDS[0]}"'
+    from mechscope.autointerp.prompts import explain_prompt
+
+    assert CONTRAST_HEADER in explain_prompt(["a"], ["b"]).messages[-1][1]

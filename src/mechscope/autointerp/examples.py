@@ -263,14 +263,16 @@ def _add_hard_negatives(plan: Plan, pool: _HardNegativePool, off: Tensor, config
 
 
 class _Decoder:
-    """Token id -> text, cached."""
+    """Token id -> text, cached. Special tokens (the end-of-text between packed documents)
+    read as a newline: their text, put in a prompt, would be read as the special token."""
 
     def __init__(self, tokenizer) -> None:
         self.tokenizer, self.cache = tokenizer, {}
+        self.special = set(getattr(tokenizer, "all_special_ids", []) or [])
 
     def __call__(self, token: int) -> str:
         if token not in self.cache:
-            self.cache[token] = self.tokenizer.decode([token])
+            self.cache[token] = "\n" if token in self.special else self.tokenizer.decode([token])
         return self.cache[token]
 
 

@@ -61,7 +61,7 @@ def _shown(records: UnitRecords, config: ExplainConfig) -> list[str]:
 def _ask(prompts, records: Sequence[UnitRecords], backend, config: ExplainConfig, name: str) -> list[Explanation]:
     if backend is None:
         raise InputError(f"the {name} explainer needs a language-model backend (e.g. local:smollm2-135m)")
-    replies = backend.generate(prompts, max_tokens=config.max_tokens, stop=("\n",))
+    replies = backend.generate(prompts, max_tokens=config.max_tokens)  # small models may open with a newline
     return [Explanation(unit=r.name, text=clean_explanation(reply) or "(no explanation)", explainer=name)
             for r, reply in zip(records, replies)]
 

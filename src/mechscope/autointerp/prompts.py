@@ -75,8 +75,8 @@ def explain_prompt(activating: Sequence[str], negatives: Sequence[str] = ()) -> 
 
 
 def clean_explanation(text: str) -> str:
-    """The first line of a reply, without quotes, a trailing full stop or a repeated label."""
-    line = text.strip().split("\n")[0].strip()
+    """The first non-empty line of a reply, without quotes, a trailing full stop or a repeated label."""
+    line = next((line.strip() for line in text.split("\n") if line.strip()), "")
     if line.lower().startswith("explanation:"):
         line = line[len("explanation:") :].strip()
     line = line.rstrip(".").strip()
