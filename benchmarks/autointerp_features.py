@@ -36,9 +36,11 @@ def main() -> int:
     parser.add_argument("--units", type=int, default=200)
     parser.add_argument("--backend", default="local:smollm2-135m")
     parser.add_argument("--scorers", nargs="+", default=["detection", "embedding"], help="on every unit")
-    parser.add_argument("--subset-scorers", nargs="+", default=["fuzzing", "simulation"],
+    parser.add_argument("--subset-scorers", nargs="*", default=["fuzzing", "simulation"],
                         help="on the first --subset units only (they cost more)")
     parser.add_argument("--subset", type=int, default=25)
+    parser.add_argument("--explainer", default="default", help="default, contrastive or top-tokens")
+    parser.add_argument("--no-baseline", action="store_true", help="skip detection of the top-tokens explanations")
     parser.add_argument("--n-test", type=int, default=10, help="held-out activating (and random) examples per unit")
     parser.add_argument("--work", default="sae-runs/autointerp")
     parser.add_argument("--threads", type=int, default=2)
@@ -57,11 +59,13 @@ def main() -> int:
     scorers = ["detection"] if a.quick else a.scorers
     subset_scorers = [] if a.quick else a.subset_scorers
     config = ExampleConfig(ctx_len=32, n_test=a.n_test, n_test_random=a.n_test)
-    backend = make_backend(a.backend, batch_size=8)
+    needs_lm = a.explainer != "top-tokens" or set(scorers + subset_scorers) - {"embedding"} or not a.no_baseline
+    backend = make_backend(a.backend, batch_size=8) if needs_lm else None
     embedder = load_embedder() if "embedding" in scorers + subset_scorers else None
     kinds = {"sae": (sae_units(load_sae(a.sae), model), ActivationStore.open(a.sae_store)),
              "neurons": (neuron_units(model, a.neuron_hook), ActivationStore.open(a.neuron_store))}
-    out = {"model": a.model, "backend": backend.describe(), "scorers": scorers, "units_per_kind": n_units,
+    out = {"model": a.model, "backend": backend.describe() if backend else None, "explainer": a.explainer,
+           "scorers": scorers, "units_per_kind": n_units,
            "subset_scorers": subset_scorers, "subset": a.subset,
            "example_config": asdict(config), "kinds": {}}
     reports = {}
@@ -69,14 +73,17 @@ def main() -> int:
         work = Path(a.work) / ("quick" if a.quick else "full") / kind
         started = time.perf_counter()
         records = _records(source, store, n_units, work, model, config)
+        work = work / a.explainer if a.explainer != "default" else work
         reports[kind], baseline, subset = _explain_and_score(records, backend, embedder, scorers, subset_scorers,
-                                                             a.subset, work)
+                                                             a.subset, work, a.explainer, not a.no_baseline)
         seconds = time.perf_counter() - started
         out["kinds"][kind] = {"module": source.module, "units": [r.unit for r in records], "seconds": seconds,
-                              "summary": reports[kind].summary, "top_tokens_detection": baseline.summary,
+                              "summary": reports[kind].summary,
+                              "top_tokens_detection": baseline.summary if baseline else None,
                               "subset_summary": subset.summary if subset else {},
                               "examples": {r.name: reports[kind].explanations[r.name] for r in records[:12]}}
-        reports[kind].plot().savefig(RESULTS / f"autointerp_features_{kind}{'_quick' if a.quick else ''}.png", dpi=110)
+        suffix = ("_quick" if a.quick else "") + ("" if a.explainer == "default" else f"_{a.explainer}")
+        reports[kind].plot().savefig(RESULTS / f"autointerp_features_{kind}{suffix}.png", dpi=110)
         _print(kind, reports[kind], baseline, seconds)
         if subset:
             _print(f"{kind} (first {a.subset})", subset, baseline, seconds)
@@ -88,7 +95,8 @@ def main() -> int:
                                                   out["kinds"]["neurons"]["subset_scores"][s])
     for scorer, diff in out["sae_minus_neurons"].items():
         print(f"SAE - neurons, {scorer}: {diff['difference']:+.3f} (95% CI {diff['low']:+.3f} .. {diff['high']:+.3f})")
-    path = RESULTS / f"autointerp_features{'_quick' if a.quick else ''}.json"
+    tag = ("_quick" if a.quick else "") + ("" if a.explainer == "default" else f"_{a.explainer}")
+    path = RESULTS / f"autointerp_features{tag}.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {path}")
     return 0
@@ -110,15 +118,18 @@ def _records(source, store, n: int, work: Path, model, config):
     return load_all(work, [source.unit_name(u) for u in kept])
 
 
-def _explain_and_score(records, backend, embedder, scorers, subset_scorers, subset: int, work: Path):
+def _explain_and_score(records, backend, embedder, scorers, subset_scorers, subset: int, work: Path, explainer: str,
+                       with_baseline: bool):
     from mechscope.autointerp import explain_units, score_units
 
-    texts = explain_units(records, backend=backend, out_dir=work, progress=True)
+    texts = explain_units(records, backend=backend, out_dir=work, explainer=explainer, progress=True)
     report = score_units(records, texts, scorers=scorers, backend=backend, embedder=embedder, out_dir=work,
                          progress=True)
-    baseline_texts = explain_units(records, backend=None, out_dir=work / "top-tokens", explainer="top-tokens")
-    baseline = score_units(records, baseline_texts, scorers=["detection"], backend=backend, out_dir=work / "top-tokens",
-                           controls=(), progress=True)
+    baseline = None
+    if with_baseline:
+        baseline_texts = explain_units(records, backend=None, out_dir=work / "top-tokens", explainer="top-tokens")
+        baseline = score_units(records, baseline_texts, scorers=["detection"], backend=backend,
+                               out_dir=work / "top-tokens", controls=(), progress=True)
     extra = None
     if subset_scorers:
         extra = score_units(records[:subset], texts, scorers=subset_scorers, backend=backend, embedder=embedder,
@@ -141,7 +152,8 @@ def _print(kind: str, report, baseline, seconds: float) -> None:
     for scorer, by in report.summary.items():
         cells = ", ".join(f"{c} {v['mean']:.3f}±{v['std']:.3f}" for c, v in by.items() if v.get("n"))
         print(f"   {scorer:10s} {cells}")
-    print(f"   top-tokens baseline detection {baseline.summary['detection']['explanation']['mean']:.3f}")
+    if baseline is not None:
+        print(f"   top-tokens baseline detection {baseline.summary['detection']['explanation']['mean']:.3f}")
     for name in report.units[:8]:
         print(f"   {name}: {report.explanations[name]}")
 

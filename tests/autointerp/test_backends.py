@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -177,3 +178,19 @@ def test_a_shared_prefix_run_once_equals_every_prompt_run_whole(arch, tokenizer)
     fast = backend.next_token_logprobs_ids(rows, top=8)
     slow = backend.next_token_logprobs_ids(rows, top=8, share_prefix=False)
     assert len(head) >= 16 and all(_close(a, b, 1e-4) for a, b in zip(fast, slow))
+
+
+@pytest.mark.parametrize("arch", ["llama-gqa", "gemma3-gqa"])
+def test_slots_with_a_shared_prefix_equal_slots_run_whole(arch, tokenizer):
+    from tiny import tiny_hf_model
+
+    from mechscope import HookedModel
+
+    backend = LocalBackend(HookedModel(tiny_hf_model(arch), tokenizer, name=arch), batch_size=4)
+    head = "when mary and john went to the store , john gave a drink to tom and alice "
+    texts = [head + tail for tail in ("the big red dog sat", "one two three", "paris is a city of cat")]
+    slots = [[len(head) + m.start() for m in re.finditer(r"\S+", text[len(head):])][1:] for text in texts]
+    fast = backend.slot_logprobs(texts, slots, top=6)
+    slow = backend.slot_logprobs(texts, slots, top=6, share_prefix=False)
+    assert all(_close(a, b) for f, s in zip(fast, slow) for a, b in zip(f, s))
+    assert [len(f) for f in fast] == [len(s) for s in slots]

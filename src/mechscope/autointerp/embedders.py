@@ -35,12 +35,20 @@ class MiniLMEmbedder:
         self.tokenizer = AutoTokenizer.from_pretrained(str(directory))
         self.model = AutoModel.from_pretrained(str(directory)).eval()
         self.batch_size, self.max_length = batch_size, max_length
+        self._seen: dict[str, Tensor] = {}
+        """Vectors already computed: a unit's examples are embedded once for all its controls."""
+
+    def __call__(self, texts: Sequence[str]) -> Tensor:
+        new = list(dict.fromkeys(t for t in texts if t not in self._seen))
+        for text, vector in zip(new, self._embed(new)):
+            self._seen[text] = vector
+        return torch.stack([self._seen[t] for t in texts]) if texts else torch.zeros(0, 384)
 
     @torch.no_grad()
-    def __call__(self, texts: Sequence[str]) -> Tensor:
+    def _embed(self, texts: list[str]) -> Tensor:
         parts = []
         for first in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer(list(texts[first : first + self.batch_size]), padding=True, truncation=True,
+            batch = self.tokenizer(texts[first : first + self.batch_size], padding=True, truncation=True,
                                    max_length=self.max_length, return_tensors="pt")
             hidden = self.model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)

@@ -169,8 +169,9 @@ class LocalBackend:
         return logits[torch.arange(len(rows)), torch.searchsorted(keep, last)]
 
     @torch.no_grad()
-    def slot_logprobs(self, texts: Sequence[str], slots: Sequence[Sequence[int]], *,
-                      top: int = 20) -> list[list[TopLogprobs]]:
+    def slot_logprobs(self, texts: Sequence[str], slots: Sequence[Sequence[int]], *, top: int = 20,
+                      share_prefix: bool = True) -> list[list[TopLogprobs]]:
+        """As the protocol says; ``share_prefix`` as in :meth:`next_token_logprobs_ids`."""
         check_int("top", top, minimum=1)
         if len(texts) != len(slots):
             raise InputError(f"slot_logprobs needs one list of slots per text; received {len(texts)} texts and "
@@ -178,15 +179,38 @@ class LocalBackend:
         encoded = [self._encode_slots(text, offsets) for text, offsets in zip(texts, slots)]
         out: list[list[TopLogprobs]] = [[] for _ in texts]
         for chunk in self._chunks([ids for ids, _ in encoded], size=max(1, self.batch_size // 2)):
-            ids, mask = self._left_pad([encoded[i][0] for i in chunk])
-            with self.context():
-                logits = self.model.hf_model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask),
-                                             use_cache=False).logits
-            pad = ids.shape[1] - mask.sum(1)
-            for b, i in enumerate(chunk):
-                where = torch.tensor(encoded[i][1]) + pad[b] - 1  # the logits before each slot's token
-                out[i] = [self._top(row, top) for row in logits[b, where].float().log_softmax(-1)]
+            rows = [encoded[i][0] for i in chunk]
+            # logits before each slot's token; a shared prefix must end before the first of them
+            wanted = [[k - 1 for k in encoded[i][1]] for i in chunk]
+            shared = min(_common_prefix(rows), min(w[0] for w in wanted)) if share_prefix else 0
+            if shared < MIN_SHARED:
+                shared = 0
+            logits = self._logits_at(rows, wanted, shared)
+            for i, row_logits in zip(chunk, logits):
+                out[i] = [self._top(row, top) for row in row_logits.float().log_softmax(-1)]
         return out
+
+    def _logits_at(self, rows: list[list[int]], wanted: list[list[int]], shared: int) -> list[Tensor]:
+        """Per row, the logits at the ``wanted`` positions, the first ``shared`` tokens (common
+        to all rows) run once; the rest right-padded (see :meth:`_last_logits_shared`)."""
+        hf = self.model.hf_model
+        rest = [row[shared:] for row in rows]
+        width = max(len(r) for r in rest)
+        pad = pad_id(self.tokenizer)
+        ids = torch.tensor([r + [pad] * (width - len(r)) for r in rest], device=self.model.device)
+        mask = torch.tensor([[1] * (shared + len(r)) + [0] * (width - len(r)) for r in rest], device=self.model.device)
+        keep = torch.tensor(sorted({k - shared for w in wanted for k in w}), device=self.model.device)
+        with self.context():
+            extra = {}
+            if shared:
+                first = hf(input_ids=torch.tensor([rows[0][:shared]], device=self.model.device), use_cache=True,
+                           logits_to_keep=1)
+                cache = getattr(first, "cache", None) or first.past_key_values
+                cache.batch_repeat_interleave(len(rows))
+                extra = {_cache_argument(hf): cache}
+            logits = hf(input_ids=ids, attention_mask=mask, use_cache=bool(shared), logits_to_keep=keep, **extra).logits
+        index = [torch.searchsorted(keep, torch.tensor(w, device=keep.device) - shared) for w in wanted]
+        return [logits[b, where] for b, where in enumerate(index)]
 
     # ------------------------------------------------------------ internals
     def _encode_slots(self, text: str, offsets: Sequence[int]) -> tuple[list[int], list[int]]:
