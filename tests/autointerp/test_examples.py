@@ -54,13 +54,11 @@ def test_indicator_records_mark_exactly_their_word(built):
     units, truths, out, result = built
     # the tiny vocabulary has no digits, capitals or Python keywords but "and", "in", "is"
     assert {name for name, _ in result.skipped} >= {units.unit_name(0), units.unit_name(1)}
-    records = load_all(out)
-    words = {r.name: w for r, w in zip(records, [None] * len(records))}
+    records = [r for r in load_all(out) if r.unit >= 3]
+    assert len(records) == len(INDICATOR_WORDS)
     for r in records:
-        if r.unit < 3:
-            continue
         word = INDICATOR_WORDS[r.unit - 3]
-        assert truths[r.unit] == f'the word "{word}"' and words[r.name] is None
+        assert truths[r.unit] == f'the word "{word}"'
         for e in r.examples:
             on = [t.strip() for t, a in zip(e.str_tokens, e.activations) if a > r.threshold]
             assert set(on) <= {word}
@@ -104,6 +102,11 @@ def test_neurons_fire_above_a_fraction_of_their_maximum(store, tiny_model, tmp_p
         assert all(max(e.activations) <= r.threshold for e in r.of_kind("test_random"))
         assert all(max(e.activations) > r.threshold for e in r.of_kind("test_activating"))
         assert r.promoted and len(r.promoted) == 10  # W_out @ W_U through the final norm
+        # held-out activating examples spread over the quantiles, highest quantile first in each round
+        test = r.of_kind("test_activating")
+        assert sorted({e.quantile for e in test}) == [1, 2, 3, 4]
+        peaks = {q: max(max(e.activations) for e in test if e.quantile == q) for q in (1, 4)}
+        assert min(max(e.activations) for e in r.of_kind("train_top")) >= peaks[1] >= peaks[4]
     assert result.scanned_tokens == 3000
 
 

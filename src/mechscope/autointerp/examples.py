@@ -203,23 +203,23 @@ def _choose(peaks: Tensor, firing: Tensor, config: ExampleConfig, generator: tor
     # quantiles of the rest, highest first; train and test draws are disjoint
     groups = [g for g in rest.tensor_split(min(config.n_quantiles, max(len(rest), 1))) if len(g)]
     shuffled = [g[torch.randperm(len(g), generator=generator)] for g in groups]
-    train_q = _spread(shuffled, config.n_train_quantile, offset=0)
+    train_q = _spread(shuffled, config.n_train_quantile)
     used = {w for w, _ in train_q}
-    test_q = _spread([g[[int(w) not in used for w in g]] for g in shuffled], config.n_test, offset=0)
+    test_q = _spread([g[[int(w) not in used for w in g]] for g in shuffled], config.n_test)
     off = (~firing).nonzero().squeeze(-1)
     random = off[torch.randperm(len(off), generator=generator)[: config.n_test_random]]
     return [("train_top", [(int(w), 0) for w in top]), ("train_quantile", train_q),
             ("test_activating", test_q), ("test_random", [(int(w), -1) for w in random])]
 
 
-def _spread(groups: list[Tensor], n: int, *, offset: int) -> list[tuple[int, int]]:
+def _spread(groups: list[Tensor], n: int) -> list[tuple[int, int]]:
     """``n`` windows taken round-robin over the groups (quantile q+1 for group q)."""
     picks: list[tuple[int, int]] = []
     depth = 0
     while len(picks) < n and any(depth < len(g) for g in groups):
         for q, group in enumerate(groups):
             if depth < len(group) and len(picks) < n:
-                picks.append((int(group[depth]), q + 1 + offset))
+                picks.append((int(group[depth]), q + 1))
         depth += 1
     return picks
 
