@@ -32,6 +32,8 @@ def main() -> int:
     parser.add_argument("--server-python", required=True, help="a Python with llama-cpp-python[server] installed")
     a = parser.parse_args()
 
+    from autointerp_throughput import _wait_for  # this folder: the same wait for a server to answer
+
     from mechscope.autointerp.backends import Prompt
     from mechscope.autointerp.backends.http import HTTPBackend
     from mechscope.autointerp.backends.local import LocalBackend
@@ -44,7 +46,7 @@ def main() -> int:
     server = subprocess.Popen([a.server_python, "-m", "llama_cpp.server", "--model", str(gguf), "--host",
                                "127.0.0.1", "--port", str(port), "--logits_all", "true", "--n_ctx", "2048"])
     try:
-        _wait(port)
+        _wait_for(port, 300)
         http = HTTPBackend(f"http://127.0.0.1:{port}/v1", model="smollm2", concurrency=1)
         local = LocalBackend(load_model("smollm2-135m"))
         prompts = [detection_prompt("digits and numbers", "In 1999 about 30 people came."),
@@ -71,19 +73,6 @@ def main() -> int:
         server.terminate()
         server.wait(30)
     return 0
-
-
-def _wait(port: int, seconds: float = 300) -> None:
-    import httpx
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(1)
-    raise RuntimeError("llama.cpp's server did not start")
 
 
 if __name__ == "__main__":

@@ -98,10 +98,15 @@ _FUZZ_SHOTS = (("colours", "She wore a <<red>> dress to the party.", "Yes"),
 
 def detection_prompt(explanation: str, text: str) -> Prompt:
     """Does the unit described by ``explanation`` fire anywhere in ``text``?"""
+    return _judge(_DETECT_SHOTS, _detect_question, explanation, text)
+
+
+def _judge(shots, question, explanation: str, text: str) -> Prompt:
+    """A yes/no chat: worked examples, then the question about ``text``."""
     turns: list[tuple[str, str]] = [("system", JUDGE_SYSTEM)]
-    for description, shot, answer in _DETECT_SHOTS:
-        turns += [("user", _detect_question(description, shot)), ("assistant", f"Answer: {answer}")]
-    turns.append(("user", _detect_question(explanation, text)))
+    for description, shot, answer in shots:
+        turns += [("user", question(description, shot)), ("assistant", f"Answer: {answer}")]
+    turns.append(("user", question(explanation, text)))
     return Prompt.chat(*turns, prefill="Answer:")
 
 
@@ -111,11 +116,7 @@ def _detect_question(explanation: str, text: str) -> str:
 
 def fuzzing_prompt(explanation: str, marked: str) -> Prompt:
     """Are the marked tokens of ``marked`` the ones ``explanation`` describes?"""
-    turns: list[tuple[str, str]] = [("system", JUDGE_SYSTEM)]
-    for description, shot, answer in _FUZZ_SHOTS:
-        turns += [("user", _fuzz_question(description, shot)), ("assistant", f"Answer: {answer}")]
-    turns.append(("user", _fuzz_question(explanation, marked)))
-    return Prompt.chat(*turns, prefill="Answer:")
+    return _judge(_FUZZ_SHOTS, _fuzz_question, explanation, marked)
 
 
 def _fuzz_question(explanation: str, marked: str) -> str:
