@@ -38,12 +38,14 @@ def main() -> int:
     parser.add_argument("--no-embedding", action="store_true", help="skip the embedding scorer")
     parser.add_argument("--tag", default="", help="suffix of the output file names")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--n-simulation", type=int, default=10, help="texts the simulator predicts per unit")
     a = parser.parse_args()
     torch.set_num_threads(a.threads)
 
     from mechscope.activations import ActivationStore
     from mechscope.autointerp import ExampleConfig, build_records, indicator_units, load_all, make_backend
     from mechscope.autointerp.embedders import load_embedder
+    from mechscope.autointerp.scorers import ScoreConfig
     from mechscope.autointerp.validate import validate_scorers
     from mechscope.models import load_model
 
@@ -60,6 +62,7 @@ def main() -> int:
     truths = [truths[i] for i in kept]
     backends, scorers = a.backends, a.scorers
     out = {"store": a.store, "tokens_scanned": built.scanned_tokens, "units": [r.name for r in records],
+           "n_simulation": a.n_simulation,
            "truths": truths, "examples_per_unit": 2 * n, "backends": {}}
 
     if not a.no_embedding:
@@ -73,7 +76,8 @@ def main() -> int:
         out["backends"][spec] = {}
         for scorer in scorers:
             started = time.perf_counter()
-            check = validate_scorers(records, truths, backend=backend, scorers=[scorer])
+            check = validate_scorers(records, truths, backend=backend, scorers=[scorer],
+                                     config=ScoreConfig(n_simulation=a.n_simulation))
             seconds = time.perf_counter() - started
             out["backends"][spec][scorer] = {"margins": check.margins[scorer], "top_rate": check.top_rate[scorer],
                                              "scores": check.scores[scorer], "seconds": seconds}

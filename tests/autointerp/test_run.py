@@ -123,3 +123,13 @@ def test_bad_requests_say_what_to_do(run, records_dir):
         score_units(records, {}, scorers=["detection"], backend=FakeBackend(), out_dir=records_dir)
     with pytest.raises(InputError, match="embedder"):
         score_units(records, explanations, scorers=["embedding"], backend=None, out_dir=records_dir / "x")
+
+
+def test_top_tokens_merge_spellings_and_name_whitespace():
+    from mechscope.autointerp.records import UnitRecords
+
+    r = UnitRecords(name="m_latent0", module="m", unit=0, examples=(), threshold=0.0, max_activation=1.0,
+                    firing_rate=0.1, top_tokens=((" the", 5), ("\n", 4), ("the", 3), (" a", 2)),
+                    promoted=(("ing", 1.0), (" ", 0.5)), suppressed=())
+    (e,) = EXPLAINERS["top-tokens"]([r], backend=None)
+    assert e.text == 'the tokens "the", "newline", "a" (then predicts "ing", "space")'

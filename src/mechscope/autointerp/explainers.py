@@ -91,13 +91,30 @@ def explain_top_tokens(records: Sequence[UnitRecords], *, backend=None, config: 
     """No language model: the tokens each unit fires on most, and the tokens it promotes."""
     out = []
     for r in records:
-        fires = ", ".join(f'"{t.strip() or t}"' for t, _ in r.top_tokens[: config.n_top_tokens])
+        fires = _quoted(_merged(r.top_tokens), config.n_top_tokens)
         text = f"the tokens {fires}" if fires else "(never fires)"
         if r.promoted:
-            promotes = ", ".join(f'"{t.strip() or t}"' for t, _ in r.promoted[: config.n_top_tokens])
-            text += f" (then predicts {promotes})"
+            text += f" (then predicts {_quoted([t for t, _ in r.promoted], config.n_top_tokens)})"
         out.append(Explanation(unit=r.name, text=text, explainer="top-tokens"))
     return out
+
+
+def _merged(counts: Sequence[tuple[str, int]]) -> list[str]:
+    """Token texts as a reader sees them (" the" and "the" are one word), most frequent first."""
+    total: dict[str, int] = {}
+    for token, count in counts:
+        total[_readable(token)] = total.get(_readable(token), 0) + count
+    return sorted(total, key=lambda t: -total[t])
+
+
+def _readable(token: str) -> str:
+    word = token.strip()
+    return word if word else ("newline" if "\n" in token else "space")
+
+
+def _quoted(tokens: Sequence[str], n: int) -> str:
+    shown = list(dict.fromkeys(_readable(t) for t in tokens))[:n]
+    return ", ".join(f'"{t}"' for t in shown)
 
 
 EXPLAINERS: dict[str, ExplainFn] = {
