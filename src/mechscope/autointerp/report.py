@@ -18,6 +18,9 @@ import torch
 from mechscope.results import Result
 
 CONTROLS = ("explanation", "shuffled", "random")
+LABELS = {"detection": "AUC of P(yes)", "fuzzing": "AUC of P(yes)", "simulation": "correlation",
+          "embedding": "AUC of cosine similarity", "intruder": "accuracy"}
+"""The x-axis of each scorer's panel."""
 """What is scored: the unit's own explanation, another unit's, a random one."""
 
 
@@ -102,10 +105,12 @@ class AutointerpReport(Result):
             low = min(min(v) for v in groups.values()) if groups else 0.0
             bins = torch.linspace(min(low, 0.0), 1.0, 21).tolist()
             for control, values in groups.items():
-                ax.hist(values, bins=bins, alpha=0.55, color=colours[control],
-                        label=f"{control} (mean {sum(values) / len(values):.2f})")
-            ax.set_title(scorer)
-            ax.set_xlabel("score (AUC; simulation: correlation; intruder: accuracy)", fontsize=7)
+                mean = sum(values) / len(values)
+                ax.hist(values, bins=bins, histtype="step", linewidth=1.8, color=colours[control],
+                        label=f"{control} (mean {mean:.2f})")
+                ax.axvline(mean, color=colours[control], linestyle="--", linewidth=1)
+            ax.set_title(f"{scorer} ({len(groups.get('explanation', []))} units)")
+            ax.set_xlabel(LABELS.get(scorer, "score"))
             ax.set_ylabel("units")
             ax.legend(fontsize=7)
         return fig

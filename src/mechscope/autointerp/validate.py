@@ -45,18 +45,24 @@ class ScorerValidation(Result):
 
     def plot(self):
         from matplotlib.figure import Figure
+        from matplotlib.patches import Rectangle
 
         scorers = list(self.scores)
-        fig = Figure(figsize=(3.4 * len(scorers), 3.2), layout="constrained")
+        fig = Figure(figsize=(4.4 * len(scorers), 3.6), layout="constrained")
         axes = fig.subplots(1, len(scorers), squeeze=False)[0]
         for ax, scorer in zip(axes, scorers):
             grid = self.scores[scorer]
             image = ax.imshow(grid, cmap="viridis", aspect="auto")
-            ax.set_xticks(range(len(self.candidates)), [_short(c) for c in self.candidates], rotation=60,
-                          ha="right", fontsize=6)
-            ax.set_yticks(range(len(self.units)), [u.rsplit("_latent", 1)[-1] for u in self.units], fontsize=6)
-            ax.set_xlabel("explanation", fontsize=7)
-            ax.set_ylabel("unit", fontsize=7)
+            labels = [_short(c) for c in self.candidates]
+            ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=6)
+            ax.set_yticks(range(len(self.units)), [f"unit of {label}" for label in labels[: len(self.units)]],
+                          fontsize=6)
+            for u, row in enumerate(grid):
+                for c, value in enumerate(row):
+                    ax.text(c, u, f"{value:.2f}", ha="center", va="center", fontsize=5,
+                            color="white" if value < sum(map(sum, grid)) / sum(map(len, grid)) else "black")
+                ax.add_patch(Rectangle((u - 0.5, u - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.5))
+            ax.set_xlabel("explanation scored (red: the unit's true one)", fontsize=7)
             ax.set_title(f"{scorer}: truth on top {self.top_rate[scorer]:.0%}", fontsize=8)
             fig.colorbar(image, ax=ax, shrink=0.8)
         return fig
