@@ -113,6 +113,9 @@ def test_validation_puts_every_truth_on_top(records_dir, tiny_model):
                              scorers=["detection", "simulation", "intruder"])
     assert check.top_rate == {"detection": 1.0, "simulation": 1.0}
     assert min(check.margins["detection"]) > 0.1 and len(check.candidates) == len(truths[3:]) + 1
+    figure = check.plot()
+    assert [ax.get_title() for ax in figure.axes if ax.get_title()] == ["detection: truth on top 100%",
+                                                                         "simulation: truth on top 100%"]
 
 
 def test_bad_requests_say_what_to_do(run, records_dir):
