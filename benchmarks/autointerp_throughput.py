@@ -35,7 +35,7 @@ def main() -> int:
     parser.add_argument("--units", type=int, default=8)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="4 units, concurrency 1 and 4")
+    parser.add_argument("--quick", action="store_true", help="2 units, concurrency 1 and 4")
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)  # child: serve on this port
     a = parser.parse_args()
     torch.set_num_threads(a.threads)
@@ -47,7 +47,7 @@ def main() -> int:
     from mechscope.autointerp.backends.local import LocalBackend
     from mechscope.models import load_model
 
-    n_units = 4 if a.quick else a.units
+    n_units = 2 if a.quick else a.units
     levels = [c for c in a.concurrency if c <= 4] if a.quick else a.concurrency
     records = load_all(a.records)[:n_units]
     model = load_model(a.backend_model)
