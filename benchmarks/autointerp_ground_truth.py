@@ -61,6 +61,8 @@ def main() -> int:
     records = load_all(work, [names[i] for i in kept])
     truths = [truths[i] for i in kept]
     backends, scorers = a.backends, a.scorers
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"autointerp_ground_truth{'_quick' if a.quick else ''}{a.tag}.json"
     out = {"store": a.store, "tokens_scanned": built.scanned_tokens, "units": [r.name for r in records],
            "n_simulation": a.n_simulation,
            "truths": truths, "examples_per_unit": 2 * n, "backends": {}}
@@ -83,9 +85,7 @@ def main() -> int:
                                              "scores": check.scores[scorer], "seconds": seconds}
             _print(f"{spec} {scorer}", check, scorer, seconds)
             check.plot().savefig(RESULTS / f"autointerp_ground_truth_{spec.split(':')[-1]}_{scorer}.png", dpi=110)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"autointerp_ground_truth{'_quick' if a.quick else ''}{a.tag}.json"
-    path.write_text(json.dumps(out, indent=1) + "\n")
+            path.write_text(json.dumps(out, indent=1) + "\n")  # after every scorer: a stopped run keeps its numbers
     print(f"wrote {path}")
     return 0
 

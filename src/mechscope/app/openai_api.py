@@ -67,7 +67,8 @@ class _Batcher:
     def _loop(self) -> None:
         while True:
             first = self.held.pop(0) if self.held else self.jobs.get()
-            group = [first]
+            group = [first] + [job for job in self.held if job.key == first.key]
+            self.held = [job for job in self.held if job.key != first.key]
             deadline = time.monotonic() + self.wait
             while sum(len(j.rows) for j in group) < self.max_batch:
                 try:
