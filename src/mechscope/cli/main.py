@@ -9,6 +9,8 @@
     mechscope heads smollm2-135m             # attention-head roles
     mechscope patch smollm2-135m --task ioi  # activation patching
     mechscope circuit smollm2-135m --task ioi --method eap-ig   # circuit discovery, faithfulness
+    mechscope explain smollm2-135m sae/ --store acts/           # explain SAE latents (or neurons)
+    mechscope score smollm2-135m sae/ --store acts/             # score explanations, with controls
     mechscope runs list                      # what the results store holds
 
 Bad input prints one line, ``error: …``, and exits with status 2; never a traceback.
@@ -121,9 +123,9 @@ def predict(
 
 def _register_technique_commands() -> None:
     """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
-    from mechscope.cli import circuit, heads, investigate, lens, patch, runs, sae, tasks
+    from mechscope.cli import circuit, explain, heads, investigate, lens, patch, runs, sae, tasks
 
-    for module in (investigate, tasks, lens, patch, heads, circuit, sae, runs):
+    for module in (investigate, tasks, lens, patch, heads, circuit, sae, explain, runs):
         module.register(app)
 
 

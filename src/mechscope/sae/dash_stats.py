@@ -112,13 +112,21 @@ def logit_effects(model, sae, features: list[int]) -> tuple[Tensor | None, str]:
     if directions is None:
         return None, f"no promoted/suppressed tokens: {how}"
     name = sae.cfg.hook_name_out if sae.cfg.is_transcoder else sae.cfg.hook_name
-    if name != "ln_final.hook_normalized":
+    effects, through = unembed_directions(model, directions, name)
+    return effects, f"{how}{through}"
+
+
+def unembed_directions(model, directions: Float[Tensor, "n d_model"], hook_name: str) -> tuple[Tensor, str]:
+    """Residual-stream ``directions`` written at ``hook_name`` as logit changes (n d_vocab),
+    through the final norm's weight (ignoring its scale) and ``W_U``; with how."""
+    how = ""
+    if hook_name != "ln_final.hook_normalized":
         if model.cfg.normalization == "layernorm":
             directions = directions - directions.mean(-1, keepdim=True)
         norm = model.adapter.norm(None, "ln_final")
         directions = directions * model.adapter.norm_weight(norm).detach().float()
-        how += ", final norm's weight"
-    effects = directions @ model.W_U.detach().float()
+        how = ", final norm's weight"
+    effects = directions.float() @ model.W_U.detach().float()
     return effects.cpu(), f"{how} and W_U (logit change per unit activation, ignoring the norm's scale)"
 
 
