@@ -67,3 +67,29 @@ def test_error_from_the_installed_command_has_no_traceback():
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: unknown model")
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_the_command_line_starts_without_importing_torch():
+    """``mechscope --help`` and argument errors must answer at once: importing the CLI
+    (every command's module) loads no heavy library. Checked by what is imported, not by
+    wall time."""
+    heavy = ("torch", "transformers", "matplotlib", "numpy", "safetensors", "tqdm", "einops", "jaxtyping")
+    code = ("import sys, mechscope, mechscope.cli.main; "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""
+
+
+def test_the_package_root_imports_its_names_on_first_use():
+    import mechscope
+
+    code = ("import sys, mechscope; assert 'torch' not in sys.modules; "
+            "from mechscope import HookedModel, load_model; assert 'torch' in sys.modules; "
+            "print(HookedModel.__module__, load_model.__module__)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["mechscope.hooks.hooked_model", "mechscope.models.load"]
+    assert set(mechscope.__all__) <= set(dir(mechscope))
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        mechscope.nope  # noqa: B018
