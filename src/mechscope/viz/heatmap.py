@@ -57,10 +57,11 @@ def heatmap(
     if row_labels is not None:
         ax.set_yticks(range(n_rows))
         ax.set_yticklabels(list(row_labels), fontsize=8, parse_math=False)
+    # Wrapped to the axes' width (the figure's less labels and colour bar), so no part of it falls outside.
+    ax.set_title(_wrapped(title, fig.get_figwidth() - 2.0), parse_math=False)
     ax.set_xlabel(xlabel, parse_math=False)
     ax.set_ylabel(ylabel, parse_math=False)
     fig.colorbar(image, ax=ax, label=colorbar_label)
-    _title(fig, title)
     return fig
 
 
@@ -99,12 +100,11 @@ def heatmap_grid(
     for ax in list(axes.flat)[len(data):]:
         ax.set_visible(False)
     fig.colorbar(image, ax=axes, shrink=0.8, label=colorbar_label)
-    _title(fig, title)
+    if title:
+        fig.suptitle(_wrapped(title, fig.get_figwidth()), parse_math=False)
     return fig
 
 
-def _title(fig: Figure, title: str) -> None:
-    """The figure's title, wrapped to its width so that no part falls outside it."""
-    if title:
-        chars = max(20, int(fig.get_figwidth() * 72 / 7.5))  # ~7.5 pt per character at 12 pt
-        fig.suptitle(textwrap.fill(title, chars), parse_math=False)
+def _wrapped(title: str, inches: float) -> str:
+    """``title`` broken into lines that fit ``inches`` at the default 12 pt (~7 pt a character)."""
+    return textwrap.fill(title, max(20, int(inches * 72 / 7))) if title else title
