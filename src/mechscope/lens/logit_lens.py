@@ -91,7 +91,8 @@ class LogitLensResult(Result):
         shown = slice(max(0, len(positions) - max_positions), None)
         values, tokens, top_tokens = values[:, shown], self.tokens[shown], [row[shown] for row in self.top_tokens]
         total = self.n_prompt_tokens or len(self.tokens)
-        left_out = "" if len(tokens) == total else f"; positions {positions[shown][0]}–{positions[-1]} of {total}"
+        left_out = ("" if len(tokens) == total
+                    else f"; {len(tokens)} of {total} positions, {positions[shown][0]}–{positions[-1]}")
         fig = heatmap(
             values,
             row_labels=self.layer_labels,
