@@ -153,8 +153,12 @@ def test_cpr_is_not_called_better_when_f_passes_1(files):
            "complement_faithfulness": 0.1}
     from mechscope.cli.common import out
 
-    with out.capture() as captured:
-        _print_summary("m", Task, "how", Found, curve, curve, own)
+    width, out.width = out.width, 300  # one table row per line
+    try:
+        with out.capture() as captured:
+            _print_summary("m", Task, "how", Found, curve, curve, own)
+    finally:
+        out.width = width
     printed = " ".join(captured.get().split())
     assert "f passes 1, so higher is not better" in printed and "higher is better" not in printed.replace(
         "higher is not better", "")
