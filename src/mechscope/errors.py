@@ -43,6 +43,11 @@ class InputError(MechscopeError):
     """Bad user input: an empty prompt, a prompt too long for the context, a bad argument."""
 
 
+class CostError(InputError):
+    """A computation would cost more than the caller allowed (``max_tokens``); the
+    message gives the estimate and a cheaper way."""
+
+
 def check_int(field: str, value, *, minimum: int, optional: bool = False) -> None:
     """Raise :class:`InputError` unless ``value`` is an integer (not a bool) >= ``minimum``
     (or None, when ``optional``); ``field`` names it in the message, e.g. ``TrainConfig.seed``."""

@@ -21,10 +21,28 @@ import dataclasses
 import json
 import math
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
+
+
+T = TypeVar("T")
+
+Checkpoint = Callable[[str, Callable[[], T]], T]
+"""How a long computation keeps its finished parts: it calls ``checkpoint(name,
+compute)`` for each part (a layer of a patching sweep, a batch of prompts of edge
+scoring) and uses what comes back, which is ``compute()`` or the value an interrupted
+earlier run of the same computation kept under ``name``. The results store's
+:meth:`~mechscope.store.recorder.Recorder.stage` is one; :func:`no_checkpoint` keeps
+nothing."""
+
+
+def no_checkpoint(name: str, compute: Callable[[], T]) -> T:
+    """The :data:`Checkpoint` that keeps nothing: every part is computed."""
+    return compute()
 
 
 class Result:
@@ -70,20 +88,36 @@ def write_json(path: str | Path, data: Any) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
-
-
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place: a
-    reader (or a crash) never sees a half-written file."""
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a
+    rename: a reader sees the old file or the new one, never part of one, and a failure
+    (a full disk, Ctrl-C) leaves the old file as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        tmp.write_bytes(data)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def write_text_atomic(path: str | Path, text: str, *, encoding: str = "utf-8") -> Path:
+    """:func:`write_bytes_atomic` for text."""
+    return write_bytes_atomic(path, text.encode(encoding))
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+"""The process's umask, read once at import (mkstemp creates files 0600; written files get
+the mode an ordinary ``open`` would give them)."""

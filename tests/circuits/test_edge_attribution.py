@@ -61,3 +61,37 @@ def test_batches_of_prompts_add_up_to_the_whole(tiny, task, metric):
     whole = edge_attribution_patching(tiny, task, method="eap", batch_size=len(task), progress=False)
     parts = edge_attribution_patching(tiny, task, method="eap", batch_size=1, progress=False)
     torch.testing.assert_close(parts.grid, whole.grid, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["eap", "eap-ig-inputs", "eap-ig-activations"])
+def test_interrupted_scoring_resumes_from_its_finished_batches_to_the_same_scores(tokenizer, method):
+    """Each batch of prompts passes through the checkpoint once finished; a rerun that is
+    served the finished batches computes only the rest, and gives the same scores."""
+    from tiny import tiny_hf_model, tiny_task
+
+    from mechscope import HookedModel
+
+    model = HookedModel(tiny_hf_model("llama-gqa"), tokenizer, name="llama-gqa")
+    task = tiny_task(model)
+    options = dict(method=method, steps=2, batch_size=1, progress=False)
+    whole = edge_attribution_patching(model, task, **options)
+    kept, computed = {}, []
+
+    def interrupting(name, compute):
+        if len(kept) == 2:
+            raise RuntimeError("interrupted")
+        kept[name] = compute()
+        return kept[name]
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        edge_attribution_patching(model, task, checkpoint=interrupting, **options)
+
+    def resuming(name, compute):
+        if name not in kept:
+            computed.append(name)
+            kept[name] = compute()
+        return kept[name]
+
+    resumed = edge_attribution_patching(model, task, checkpoint=resuming, **options)
+    assert list(kept)[:2] == ["prompts 0-0", "prompts 1-1"] and computed == ["prompts 2-2"]
+    assert torch.equal(resumed.grid, whole.grid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from tiny import CLEAN, CORRUPT, tiny_hf_model, tiny_tokenizer
@@ -33,10 +34,12 @@ def run(files, *args):
     return runner.invoke(app, ["circuit", model_dir, "--task", task_file, *args, "--out", str(out), "--no-progress"])
 
 
-def outputs(out, method: str) -> tuple[Circuit, str, dict]:
-    stem = f"{method}-pairs-tiny-gpt2"
-    return (Circuit.load(out / f"circuit-{stem}.json"), (out / f"circuit-{stem}.svg").read_text(),
-            json.loads((out / f"faithfulness-{stem}.json").read_text()))
+def outputs(result) -> tuple[Circuit, str, dict]:
+    """The circuit, SVG and faithfulness the command said it wrote."""
+    paths = [Path(line.split("wrote ", 1)[1]) for line in result.stdout.splitlines() if line.startswith("wrote ")]
+    circuit, svg, curve = (next(p for p in paths if p.name.startswith(prefix) and p.suffix == suffix)
+                           for prefix, suffix in (("circuit-", ".json"), ("circuit-", ".svg"), ("faithfulness-", ".json")))
+    return Circuit.load(circuit), svg.read_text(), json.loads(curve.read_text())
 
 
 @pytest.mark.parametrize("args", [["--method", "eap"], ["--method", "eap-ig", "--steps", "2"]])
@@ -44,7 +47,7 @@ def test_gradient_methods_write_circuit_svg_and_curve(files, args):
     result = run(files, *args, "--budget", "0.05")
     assert result.exit_code == 0, result.output
     method = args[1]
-    circuit, svg, data = outputs(files[2], method)
+    circuit, svg, data = outputs(result)
     n_edges = circuit.graph.n_edges
     assert circuit.method == method and len(circuit.edges) == round(0.05 * n_edges)
     assert len(circuit.scores) == n_edges
@@ -59,13 +62,15 @@ def test_gradient_methods_write_circuit_svg_and_curve(files, args):
     assert abs(own["complement_faithfulness"] - (own["complement_metric"] - data["m_empty"]) / gap) < 1e-6
     printed = " ".join(result.stdout.split())
     assert f"{len(circuit.edges)} / {n_edges}" in printed and "CPR" in printed and "f ≥ 0.8" in printed
-    assert f"circuit-{method}-pairs-tiny-gpt2.svg" in printed
+    assert f"|1 − f| {abs(1 - own['faithfulness']):.3f}" in printed
+    assert f"circuit-{method}-pairs-tiny-gpt2-" in printed and data["options"]["budget"] == 0.05
+    assert "score &gt; 0: removing the edge raises the metric" in svg  # the colour legend
 
 
 def test_acdc_keeps_what_its_threshold_leaves(files):
     result = run(files, "--method", "acdc", "--threshold", "0.001")
     assert result.exit_code == 0, result.output
-    circuit, svg, data = outputs(files[2], "acdc")
+    circuit, svg, data = outputs(result)
     assert circuit.method == "acdc" and data["threshold"] == 0.001 and data["budget"] is None
     assert data["circuit"]["n_edges"] == len(circuit.edges) and svg.startswith("<svg")
     assert math.isfinite(data["cpr"])
@@ -109,3 +114,52 @@ def test_prompts_of_different_lengths_are_refused(files, tmp_path):
     assert result.exit_code == 2
     assert "pair 0: the clean prompt has" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
+
+
+def test_circuits_of_different_budgets_or_ablations_never_overwrite_each_other(files, tmp_path):
+    model_dir, task_file, _ = files
+    options = []
+    for args in (["--budget", "0.05"], ["--budget", "0.1"], ["--budget", "0.05", "--ablation", "mean"]):
+        result = runner.invoke(app, ["circuit", model_dir, "--task", task_file, "--method", "eap", *args,
+                                     "--out", str(tmp_path), "--no-progress", "--no-store"])
+        assert result.exit_code == 0, result.output
+        options.append(outputs(result)[2]["options"])
+    assert len(list(tmp_path.glob("circuit-*.json"))) == len(list(tmp_path.glob("faithfulness-*.json"))) == 3
+    assert [(o["budget"], o["ablation"]) for o in options] == [(0.05, "resample"), (0.1, "resample"), (0.05, "mean")]
+
+
+def test_cpr_is_not_called_better_when_f_passes_1(files):
+    """Past f = 1 the circuit leaves out edges working against the answer: the summary says so."""
+    from mechscope.cli.circuit import _print_summary
+
+    class Curve:
+        m_full, m_empty, budgets, n_edges, cmd = 1.0, 0.0, (0.5, 1.0), (5, 10), 0.2
+        faithfulness = (1.4, 1.0)
+        cpr = 1.2
+
+        def smallest_budget(self, at_least):
+            return 0.5
+
+    curve = Curve()
+
+    class Found:
+        class graph:
+            n_edges = 10
+
+    class Task:
+        name, metric = "t", "logit_diff"
+
+    own = {"n_edges": 5, "fraction": 0.5, "metric": 1.4, "faithfulness": 1.4, "complement_metric": 0.1,
+           "complement_faithfulness": 0.1}
+    from mechscope.cli.common import out
+
+    width, out.width = out.width, 300  # one table row per line
+    try:
+        with out.capture() as captured:
+            _print_summary("m", Task, "how", Found, curve, curve, own)
+    finally:
+        out.width = width
+    printed = " ".join(captured.get().split())
+    assert "f passes 1, so higher is not better" in printed and "higher is better" not in printed.replace(
+        "higher is not better", "")
+    assert "|1 − f| 0.400" in printed

@@ -43,10 +43,12 @@ def test_heads_prints_roles_and_writes_json_and_png(model_dir, tmp_path):
     for role in ("previous token", "duplicate token", "induction", "copying", "copy suppression", "successor"):
         assert role in result.stdout
     assert "(copy " in result.stdout
-    data = json.loads((tmp_path / "heads-tiny-llama.json").read_text())
+    [json_path] = tmp_path.glob("heads-tiny-llama-*.json")
+    data = json.loads(json_path.read_text())
     assert data["type"] == "HeadRoles" and data["seq_len"] == 10 and data["seed"] == 3
+    assert data["options"] == {"model": model_dir, "seq_len": 10, "n_seqs": 2, "seed": 3}
     assert len(data["induction"]) == 2 and len(data["induction"][0]) == 4
-    assert (tmp_path / "heads-tiny-llama.png").read_bytes()[:4] == b"\x89PNG"
+    assert json_path.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize(

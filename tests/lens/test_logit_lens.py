@@ -182,3 +182,28 @@ def test_open_hooks_on_the_final_norm_do_not_fire_on_the_lens(tokenizer):
         lens_logits = unembed(model, cache["resid_post", 1])
     assert len(calls) == 1
     torch.testing.assert_close(lens_logits, logits, atol=1e-4, rtol=0)
+
+
+def test_chosen_positions_are_read_alone_and_the_figure_says_what_it_left_out(tokenizer):
+    from tiny import tiny_hf_model
+
+    from mechscope import HookedModel
+
+    model = HookedModel(tiny_hf_model("llama-gqa"), tokenizer, name="llama-gqa")
+    full = logit_lens(model, PROMPT, top_k=2, answer="drink")
+    part = logit_lens(model, PROMPT, top_k=2, answer="drink", positions=[3, 5])
+    n = len(full.tokens)
+    assert full.positions == tuple(range(n)) and full.n_prompt_tokens == part.n_prompt_tokens == n
+    assert part.positions == (3, 5) and part.tokens == (full.tokens[3], full.tokens[5])
+    torch.testing.assert_close(part.top_probs, full.top_probs[:, [3, 5]], atol=1e-6, rtol=0)
+    torch.testing.assert_close(part.answer_probs, full.answer_probs[:, [3, 5]], atol=1e-6, rtol=0)
+    assert part.top_tokens[1] == tuple(full.top_tokens[1][p] for p in (3, 5))
+    ax = full.plot(max_positions=4).axes[0]
+    title = " ".join(ax.get_title().split())  # wrapped to the figure's width
+    assert len(ax.get_xticklabels()) == 4 and f"4 of {n} positions, {n - 4}–{n - 1}" in title
+    assert [t.get_text() for t in ax.get_xticklabels()][-1].endswith(f"|{n - 1}")
+    assert f"2 of {n} positions, 3–5" in " ".join(part.plot().axes[0].get_title().split())
+    assert "positions" not in full.plot().axes[0].get_title()
+    for bad in ([], [5, 3], [n]):
+        with pytest.raises(InputError, match="positions must be increasing positions"):
+            logit_lens(model, PROMPT, positions=bad)

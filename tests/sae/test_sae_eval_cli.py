@@ -60,7 +60,7 @@ def test_eval_prints_the_metrics_and_writes_json(model_dir, text_file, save_sae,
                                     "--text", text_file, "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert "ce_recovered_zero" in result.stdout and "fvu" in result.stdout
-    data = json.loads(next((tmp_path / "out").glob("sae_eval_*.json")).read_text())
+    data = json.loads(next((tmp_path / "out").glob("sae-eval-*.json")).read_text())
     assert data["type"] == "SAEEvaluation" and 0 < data["n_tokens"] <= 256 and len(data["density"]) == 32
 
 
@@ -70,14 +70,15 @@ def test_dashboard_writes_html_and_json(model_dir, text_file, save_sae, tmp_path
     result = runner.invoke(_app(), ["sae", "dashboard", model_dir, sae_dir, "--features", "0, 3,7", "--tokens", "512",
                                     "--text", text_file, "--out", str(out)])
     assert result.exit_code == 0, result.output
-    page = next(out.glob("dashboard_*.html")).read_text()
+    page = next(out.glob("dashboard-*.html")).read_text()
     assert 'id="feature-3"' in page and "<script" not in page
-    data = json.loads(next(out.glob("dashboard_*.json")).read_text())
-    assert [f["feature"] for f in data["features"]] == [0, 3, 7]
+    data = json.loads(next(out.glob("dashboard-*.json")).read_text())
+    assert [f["feature"] for f in data["features"]] == [0, 3, 7] and data["options"]["features"] == [0, 3, 7]
     top = runner.invoke(_app(), ["sae", "dashboard", model_dir, sae_dir, "--top", "2", "--tokens", "256",
                                  "--text", text_file, "--out", str(out)])
     assert top.exit_code == 0, top.output
-    assert len(json.loads(next(out.glob("dashboard_*.json")).read_text())["features"]) == 2
+    tops = [json.loads(p.read_text()) for p in out.glob("dashboard-*.json")]
+    assert len(tops) == 2 and sorted(len(d["features"]) for d in tops) == [2, 3]  # the first board is kept
 
 
 @pytest.mark.parametrize(

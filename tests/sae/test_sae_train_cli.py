@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from mechscope.cli.main import app
 from mechscope.sae.saelens import load_sae
+from mechscope.sae.train_config import TrainConfig
 
 runner = CliRunner()
 
@@ -47,8 +49,12 @@ def test_train_saves_a_loadable_sae_with_the_store_s_hook_and_model(stores, tmp_
     sae = load_sae(tmp_path / "sae")
     assert (sae.cfg.architecture, sae.cfg.d_in, sae.cfg.d_sae, sae.cfg.k) == ("topk", 64, 128, 4)
     assert sae.cfg.hook_name == "blocks.1.hook_resid_post" and sae.cfg.model_name.endswith("tiny-gpt2")
-    report = json.loads(next((tmp_path / "report").glob("sae_train_*.json")).read_text())
+    report = json.loads(next((tmp_path / "report").glob("sae-train-*.json")).read_text())
     assert report["steps"] == 10 and len(report["history"]["mse"]) == 10
+    # options not given take the configs' defaults, not numbers of the command's own
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    for name in ("lr", "lr_decay_fraction", "dead_tokens_threshold", "b_dec_init", "seed"):
+        assert f"{name}={defaults[name]}," in report["options"]["sae"]
     assert report["history"]["mse"][-1] < report["history"]["mse"][0]  # it learned something
     assert sorted(p.name for p in (tmp_path / "sae.ckpt").iterdir()) == ["step-000000008", "step-000000010"]
 

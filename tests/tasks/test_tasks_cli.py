@@ -34,8 +34,10 @@ def test_tasks_prints_a_table_and_writes_reports(app, model_dir, tmp_path):
     assert result.exit_code == 0, result.output
     rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
     assert [row.split("│")[1].strip() for row in rows] == ["ioi", "sva"]
-    report = json.loads((tmp_path / "tasks-words-ioi.json").read_text())
+    [path] = tmp_path.glob("tasks-words-ioi-*.json")
+    report = json.loads(path.read_text())
     assert report["type"] == "TaskReport" and report["n"] == 4 and report["metric"] == "logit_diff"
+    assert report["options"]["tasks"] == ["ioi"] and report["options"]["n"] == 4
 
 
 def test_unknown_task_is_one_line_and_exit_2(app, model_dir, tmp_path):

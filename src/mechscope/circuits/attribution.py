@@ -42,7 +42,7 @@ from mechscope.circuits.edge_run import Layout, edge_run
 from mechscope.circuits.evaluate import ablated_outputs, chunk_metric, sender_outputs
 from mechscope.circuits.graph import CircuitGraph, Edge
 from mechscope.errors import InputError
-from mechscope.results import Result
+from mechscope.results import Checkpoint, Result, no_checkpoint
 from mechscope.tasks.task import Task, at_answer
 
 METHODS = ("eap", "eap-ig-inputs", "eap-ig-activations")
@@ -83,13 +83,16 @@ def edge_attribution_patching(
     ablation: str = "resample",
     steps: int = 5,
     batch_size: int = 8,
+    checkpoint: Checkpoint = no_checkpoint,
     progress: bool = True,
 ) -> EdgeScores:
     """Score every edge of ``CircuitGraph.of(model)`` by EAP or EAP-IG (module docstring).
 
     ``batch_size`` prompts run per backward pass (scores are sums over prompts, so this
     only bounds memory: each prompt costs about ``n_heads + 2·n_kv_heads`` copies of
-    attention activations per layer)."""
+    attention activations per layer). Each batch's scores, summed over all its runs,
+    pass through ``checkpoint`` (``"prompts 0-7"``), so that an interrupted scoring can
+    continue from the batches it finished (:data:`mechscope.results.Checkpoint`)."""
     if method not in METHODS:
         raise InputError(f"method must be one of {', '.join(METHODS)}; received {method!r}")
     if steps < 1 or batch_size < 1:
@@ -112,36 +115,46 @@ def edge_attribution_patching(
         # on inputs every column takes the gradients, on activations only the interpolated group's
         runs = [((key, senders, 1 - k / steps), senders if method == "eap-ig-activations" else slice(None))
                 for key, senders in groups for k in range(1, steps + 1)]
-    for interpolate, columns in tqdm(runs, desc=method, unit="run", disable=not progress or len(runs) == 1):
-        scorer.run(1 / steps, interpolate=interpolate, senders=columns)
-    grid = scorer.scores * graph.edge_grid.to(scorer.scores)
-    return EdgeScores(graph=graph, grid=grid.cpu(), method=method, ablation=ablation, task=task.name)
+    bar = tqdm(total=len(runs) * len(scorer.chunks), desc=method, unit="run",
+               disable=not progress or len(runs) * len(scorer.chunks) == 1)
+    scores = torch.zeros(len(graph.receivers), len(graph.senders))
+    for done, (rows, metric_fn) in enumerate(zip(scorer.chunks, scorer.metrics), start=1):
+        scores += checkpoint(f"prompts {rows.start}-{rows.stop - 1}",
+                             lambda: scorer.score(rows, metric_fn, runs, 1 / steps, bar))
+        bar.n = done * len(runs)  # a batch kept from an earlier run counts too
+        bar.refresh()
+    bar.close()
+    grid = scores * graph.edge_grid.to(scores)
+    return EdgeScores(graph=graph, grid=grid, method=method, ablation=ablation, task=task.name)
 
 
 class _Scorer:
-    """Accumulates ``weight · (ablated − clean)·∂m/∂x_r`` over backward passes."""
+    """Sums ``weight · (ablated − clean)·∂m/∂x_r`` over backward passes."""
 
     def __init__(self, model, task: Task, graph: CircuitGraph, delta: Tensor, batch_size: int):
         self.model, self.graph = model, graph
         batch, pos = task.clean.ids.shape
         self.delta = delta.expand(-1, batch, pos, -1)
-        self.scores = torch.zeros(len(graph.receivers), len(graph.senders), device=model.device)
         # senders up to the last one feeding each receiver: the only columns worth computing
         self.upstream = [int(row.nonzero().max()) + 1 for row in graph.edge_grid]
         self.chunks = [slice(i, min(i + batch_size, batch)) for i in range(0, batch, batch_size)]
         self.metrics = [chunk_metric(model, task, rows) for rows in self.chunks]
         self.task = task
 
-    def run(self, weight: float, *, interpolate=None, senders: slice = slice(None)) -> None:
-        for rows, metric_fn in zip(self.chunks, self.metrics):
-            delta = self.delta[:, rows]
+    def score(self, rows: slice, metric_fn, runs: list, weight: float, bar) -> Tensor:
+        """The scores from the prompts ``rows``, summed over ``runs`` ((interpolate, senders) each)."""
+        scores = torch.zeros(len(self.graph.receivers), len(self.graph.senders), device=self.model.device)
+        delta = self.delta[:, rows]
+        for interpolate, senders in runs:
             overrides = None
             if interpolate is not None:
                 key, group, amount = interpolate
                 overrides = {key: _towards(delta[group].sum(0), amount)}
-            self._backward(self.task.clean, rows, delta, metric_fn, weight, overrides, senders)
+            self._backward(self.task.clean, rows, delta, metric_fn, weight, overrides, senders, scores)
+            bar.update()
+        return scores.cpu()
 
-    def _backward(self, batch, rows, delta, metric_fn, weight, overrides, senders) -> None:
+    def _backward(self, batch, rows, delta, metric_fn, weight, overrides, senders, scores: Tensor) -> None:
         def on_grad(first: int, grad: Tensor) -> None:
             n = grad.shape[0]
             stop = max(self.upstream[first:first + n])
@@ -151,7 +164,7 @@ class _Scorer:
             cols = slice(columns.start, columns.stop)
             part = einsum(delta[cols].to(grad), grad,
                           "sender batch pos d_model, receiver batch pos d_model -> receiver sender")
-            self.scores[first:first + n, cols] += weight * part.to(self.scores)
+            scores[first:first + n, cols] += weight * part.to(scores)
 
         ids, attention = batch.ids[rows].to(self.model.device), batch.attention_mask[rows].to(self.model.device)
         with torch.enable_grad(), edge_run(self.model, self.graph, on_grad=on_grad, overrides=overrides) as state:

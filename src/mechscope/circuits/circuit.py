@@ -23,7 +23,7 @@ from pathlib import Path
 from mechscope.circuits.faithfulness import budget_edges, select_edges
 from mechscope.circuits.graph import CircuitGraph, Edge, Node
 from mechscope.errors import InputError
-from mechscope.results import Result, write_json
+from mechscope.results import Result, write_json, write_text_atomic
 
 FORMAT = "mechscope.circuit/1"
 
@@ -123,9 +123,15 @@ class Circuit(Result):
             labels.append(f'<ellipse cx="{x:.1f}" cy="{y:.1f}" rx="22" ry="11" fill="#f8fafc" stroke="#334155"/>'
                           f'<text x="{x:.1f}" y="{y + 3.5:.1f}" font-size="9.5" text-anchor="middle">{escape(node.name)}</text>')
         title = escape(f"{self.model_name} · {self.method} · {len(self.edges)} of {g.n_edges} edges")
+        legend = "".join(
+            f'<line x1="{width - 390}" y1="{y - 4}" x2="{width - 360}" y2="{y - 4}" stroke="{colour}" stroke-width="3"/>'
+            f'<text x="{width - 352}" y="{y}" font-size="11">{text}</text>'
+            for y, colour, text in ((16, "#2563eb", "score &gt; 0: removing the edge raises the metric"),
+                                    (32, "#dc2626", "score &lt; 0: removing the edge lowers the metric")))
         svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-               f'font-family="sans-serif"><text x="10" y="20" font-size="13">{title}</text>'
+               f'font-family="sans-serif"><text x="10" y="20" font-size="13">{title}</text>{legend}'
+               f'<text x="{width - 390}" y="48" font-size="11">line width: |score|</text>'
                + "".join(lines) + "".join(labels) + "</svg>\n")
         if path is not None:
-            Path(path).write_text(svg)
+            write_text_atomic(path, svg)
         return svg

@@ -11,10 +11,13 @@ f(C) and the faithfulness of its complement, f(N∖C), are measured with every o
 ablated. A faithful circuit has f(C) near 1; a complete one leaves f(N∖C) near 0. The
 faithfulness curve over :data:`~mechscope.circuits.BUDGETS` gives CPR and CMD.
 
-Writes, under ``--out``, with ``STEM = <method>-<task>-<model>``:
+Writes, under ``--out``, with ``STEM = <method>-<task>-<model>-<hash>`` (the hash covers
+every option that changes the result; each JSON lists them under ``options``):
 ``circuit-STEM.json`` (``Circuit.load`` reads it), ``circuit-STEM.svg`` and
 ``faithfulness-STEM.json`` (the curve by |score|, whose area from 1 is CMD, the curve by
 signed score, whose area is CPR, as in MIB; plus the circuit's own f and its complement's).
+EAP and EAP-IG keep each finished batch of prompts in the results store: after Ctrl-C,
+``--resume`` continues from them.
 """
 
 from __future__ import annotations
@@ -25,7 +28,26 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mechscope.cli.common import DEFAULT_OUT, clean_errors, out, safe_stem
+from mechscope.cli.common import (
+    check_at_least,
+    check_out_dir,
+    check_store,
+    clean_errors,
+    kept_parts,
+    metric_option,
+    model_argument,
+    n_option,
+    no_cache_option,
+    no_store_option,
+    out,
+    out_option,
+    output_stem,
+    recorded,
+    resume_option,
+    seed_option,
+    store_option,
+    task_option,
+)
 from mechscope.errors import InputError
 
 METHODS = {"eap": "eap", "eap-ig": "eap-ig-inputs", "eap-ig-activations": "eap-ig-activations",
@@ -45,8 +67,8 @@ def register(app: typer.Typer) -> None:
 
 @clean_errors
 def circuit(
-    model: str = typer.Argument(..., help="Bundled name, local directory, .gguf file or hub id."),
-    task: str = typer.Option("ioi", "--task", help="Built-in task (ioi, greater-than, factual, induction, sva) or a .jsonl/.csv file."),
+    model: str = model_argument(),
+    task: str = task_option(),
     method: str = typer.Option("eap-ig", "--method", help=f"How edges are scored: {', '.join(METHODS)}."),
     budget: float | None = typer.Option(
         None, "--budget", help=f"Fraction of the edges kept, in (0, 1] (default {DEFAULT_BUDGET}; not acdc)."),
@@ -55,52 +77,60 @@ def circuit(
         None, "--steps", help=f"Integration steps of eap-ig and eap-ig-activations (default {DEFAULT_STEPS})."),
     threshold: float | None = typer.Option(
         None, "--threshold", help=f"acdc: prune an edge whose removal raises the KL by less (default {DEFAULT_THRESHOLD})."),
-    n: int = typer.Option(32, "-n", help="Number of prompts (built-in tasks)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the task's prompts (built-in tasks)."),
-    metric: str | None = typer.Option(
-        None, "--metric", help="logit_diff, prob_diff, kl or normalized (default: the task's own, e.g. logit_diff)."),
-    out_dir: Path = typer.Option(DEFAULT_OUT, "--out", help="Directory for the circuit (JSON, SVG) and faithfulness (JSON)."),
+    n: int | None = n_option(),
+    seed: int | None = seed_option(),
+    metric: str | None = metric_option(),
+    out_dir: Path = out_option("the circuit (JSON, SVG) and its faithfulness (JSON)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    resume: bool = resume_option(),
+    store: Path | None = store_option(),
+    no_store: bool = no_store_option(),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """Circuit discovery (EAP, EAP-IG, exact, ACDC) on a task, with faithfulness and completeness."""
     from mechscope.circuits import faithfulness, faithfulness_curve
     from mechscope.circuits.evaluate import EdgeEvaluator
     from mechscope.models import load_model
-    from mechscope.tasks.registry import TASKS, make_task
+    from mechscope.tasks import check_task, resolve_task
 
     # Cheap checks first, so a typo never waits for a model to load.
     _check_options(method, budget, ablation, steps, threshold, n, metric, out_dir)
+    check_task(task, n=n, seed=seed, metric=metric)
+    check_store(store, no_store=no_store, no_cache=no_cache, resume=resume)
     hooked = load_model(model)
-    options = {"n": n, "seed": seed} if task in TASKS else {}
-    chosen = make_task(task, hooked, **options)
-    if metric is not None:
-        chosen = chosen.with_metric(metric)
+    chosen = resolve_task(task, hooked, n=n, seed=seed, metric=metric)
     # None means "not given", so that an option another method takes is refused above, not ignored.
     settings = {"budget": DEFAULT_BUDGET if budget is None else budget,
                 "steps": DEFAULT_STEPS if steps is None else steps,
                 "threshold": DEFAULT_THRESHOLD if threshold is None else threshold}
-    evaluator = EdgeEvaluator.of(hooked, chosen, ablation=ablation)
-    found = _discover(hooked, chosen, evaluator, method, **settings, progress=progress)
-    # As MIB: CMD from the curve of circuits ranked by |score|, CPR from circuits ranked by signed score.
-    curve = faithfulness_curve(evaluator, found.graph, found.scores, progress=progress)
-    # Scores are the metric's change on ablation: for KL (lower is better) the signed ranking is of −score.
-    ranked = {e: -v for e, v in found.scores.items()} if chosen.metric == "kl" else found.scores
-    signed = faithfulness_curve(evaluator, found.graph, ranked, absolute=False, progress=progress,
-                                baselines=(curve.m_full, curve.m_empty))
-    m_circuit, m_complement = evaluator(found.edges), evaluator.complement(found.edges)
-    own = {"n_edges": len(found.edges), "fraction": len(found.edges) / found.graph.n_edges,
-           "metric": m_circuit, "faithfulness": faithfulness(m_circuit, curve.m_empty, curve.m_full),
-           "complement_metric": m_complement,
-           "complement_faithfulness": faithfulness(m_complement, curve.m_empty, curve.m_full)}
-    chose = (f"edges ACDC kept at KL threshold {settings['threshold']:g}" if method == "acdc"
-             else f"top {settings['budget']:g} of the edges by |score|")
-    _print_summary(model, chosen, f"{method} circuit ({chose}), {ablation} ablation", found, curve, signed, own)
-    about = {"method": method, "ablation": ablation, "task": chosen.name, "task_metric": chosen.metric,
-             "model": hooked.name, "budget": None if method == "acdc" else settings["budget"],
+    about = {"model": model, "task": task, "n": n, "seed": seed, "method": method, "ablation": ablation,
+             "task_metric": chosen.metric, "budget": None if method == "acdc" else settings["budget"],
              "threshold": settings["threshold"] if method == "acdc" else None,
              "steps": settings["steps"] if method in INTEGRATED else None}
-    _write(found, curve, {**about, "circuit": own, "cpr": signed.cpr, "signed_curve": signed.to_dict()}, out_dir,
-           f"{safe_stem(method)}-{safe_stem(chosen.name)}-{safe_stem(model)}")
+    with recorded(store, no_store, command="circuit", model=hooked, task=chosen, options=about,
+                  no_cache=no_cache, resumable=True) as run:
+        evaluator = EdgeEvaluator.of(hooked, chosen, ablation=ablation)
+        keep = kept_parts(run, "edge scores", resume=resume)
+        found = run.stage("circuit", lambda: _discover(hooked, chosen, evaluator, method, **settings,
+                                                       checkpoint=keep, progress=progress))
+        # As MIB: CMD from the curve of circuits ranked by |score|, CPR from circuits ranked by signed score.
+        curve = run.stage("faithfulness", lambda: faithfulness_curve(evaluator, found.graph, found.scores,
+                                                                     progress=progress))
+        # Scores are the metric's change on ablation: for KL (lower is better) the signed ranking is of −score.
+        ranked = {e: -v for e, v in found.scores.items()} if chosen.metric == "kl" else found.scores
+        signed = run.stage("signed faithfulness", lambda: faithfulness_curve(
+            evaluator, found.graph, ranked, absolute=False, progress=progress, baselines=(curve.m_full, curve.m_empty)))
+        m_circuit, m_complement = evaluator(found.edges), evaluator.complement(found.edges)
+        own = {"n_edges": len(found.edges), "fraction": len(found.edges) / found.graph.n_edges,
+               "metric": m_circuit, "faithfulness": faithfulness(m_circuit, curve.m_empty, curve.m_full),
+               "complement_metric": m_complement,
+               "complement_faithfulness": faithfulness(m_complement, curve.m_empty, curve.m_full)}
+        run.summary.update(own=own, cpr=signed.cpr, cmd=curve.cmd)
+        chose = (f"edges ACDC kept at KL threshold {settings['threshold']:g}" if method == "acdc"
+                 else f"top {settings['budget']:g} of the edges by |score|")
+        _print_summary(model, chosen, f"{method} circuit ({chose}), {ablation} ablation", found, curve, signed, own)
+        _write(found, curve, {**about, "circuit": own, "cpr": signed.cpr, "signed_curve": signed.to_dict()}, out_dir,
+               output_stem(method, chosen.name, model, options=about), run)
 
 
 def _check_options(method, budget, ablation, steps, threshold, n, metric, out_dir: Path) -> None:
@@ -124,19 +154,18 @@ def _check_options(method, budget, ablation, steps, threshold, n, metric, out_di
         raise InputError(f"--threshold applies to acdc; {method} keeps the top --budget of the edges (drop --threshold)")
     if ablation not in ABLATIONS:
         raise InputError(f"unknown --ablation {ablation!r}; expected one of {', '.join(ABLATIONS)}")
-    if n < 1:
-        raise InputError(f"-n must be at least 1; received {n}")
+    check_at_least(("-n", n, 1))
     if metric is not None and metric not in METRICS:
         raise InputError(f"unknown --metric {metric!r}; expected one of {', '.join(METRICS)}")
     if method == "eap" and metric == "kl":
         # KL from the clean run is smallest at the full model, so its gradient there, EAP's only one, is zero.
         raise InputError("--method eap scores every edge 0 under --metric kl (its gradient at the full model is zero); "
                          "use eap-ig or exact, or another --metric")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir} is a file; give a directory (it is created if missing)")
+    check_out_dir(out_dir)
 
 
-def _discover(model, task, evaluator, method: str, *, budget: float, steps: int, threshold: float, progress: bool):
+def _discover(model, task, evaluator, method: str, *, budget: float, steps: int, threshold: float, checkpoint,
+              progress: bool):
     """The circuit ``method`` finds, with every edge's score (``Circuit.scores``)."""
     from mechscope.circuits import Circuit
     from mechscope.circuits.acdc import acdc
@@ -151,7 +180,7 @@ def _discover(model, task, evaluator, method: str, *, budget: float, steps: int,
         scores = exact_edge_scores(evaluator, progress=progress)
     else:
         scores = edge_attribution_patching(model, task, method=METHODS[method], ablation=evaluator.ablation,
-                                           steps=steps, progress=progress)
+                                           steps=steps, checkpoint=checkpoint, progress=progress)
     return Circuit.from_scores(scores.graph, scores.as_dict(), budget=budget, method=method, model_name=model.name)
 
 
@@ -163,12 +192,17 @@ def _print_summary(model: str, task, how: str, found, curve, signed, own: dict) 
         smallest = f"none up to {curve.budgets[-1]:g}"
     else:
         smallest = f"{reaching:g} ({curve.n_edges[curve.budgets.index(reaching)]} edges)"
+    f, f_out = own["faithfulness"], own["complement_faithfulness"]
+    # Past f = 1 a circuit leaves out edges that work against the answer: more area is then not better.
+    overshoot = max(signed.faithfulness) > 1
+    cpr = "CPR (area under f, signed ranking" + ("; f passes 1, so higher is not better)" if overshoot
+                                                 else "; higher is better)")
     table = Table("measure", "value")
     for name, value in (
         ("edges kept", f"{own['n_edges']} / {found.graph.n_edges} ({own['fraction']:.1%})"),
-        ("faithfulness f(C)", f"{own['faithfulness']:.3f} (metric {own['metric']:.3f})"),
-        ("complement f(N∖C)", f"{own['complement_faithfulness']:.3f} (metric {own['complement_metric']:.3f})"),
-        ("CPR (area under f, signed ranking; higher is better)", f"{signed.cpr:.3f}"),
+        ("faithfulness f(C)", f"{f:.3f}, |1 − f| {abs(1 - f):.3f} (metric {own['metric']:.3f})"),
+        ("complement f(N∖C)", f"{f_out:.3f} (metric {own['complement_metric']:.3f})"),
+        (cpr, f"{signed.cpr:.3f}" + (f" (largest f {max(signed.faithfulness):.2f})" if overshoot else "")),
         ("CMD (area under |1 − f|, |score| ranking; lower is better)", f"{curve.cmd:.3f}"),
         (f"smallest budget with f ≥ {FAITHFUL}", smallest),
     ):
@@ -176,16 +210,20 @@ def _print_summary(model: str, task, how: str, found, curve, signed, own: dict) 
     out.print(table)
 
 
-def _write(found, curve, extra: dict, out_dir: Path, stem: str) -> list[Path]:
+def _write(found, curve, extra: dict, out_dir: Path, stem: str, recorder=None) -> list[Path]:
     """``circuit-STEM.json``, ``circuit-STEM.svg`` and ``faithfulness-STEM.json`` (the curve
     with ``extra``: the run's options and the circuit's own faithfulness)."""
     from mechscope.results import to_jsonable, write_json
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    options = {k: extra[k] for k in ("model", "task", "n", "seed", "method", "ablation", "task_metric", "budget",
+                                     "threshold", "steps")}
     svg = out_dir / f"circuit-{stem}.svg"
     found.to_svg(svg)
-    paths = [found.save(out_dir / f"circuit-{stem}.json"), svg,
-             write_json(out_dir / f"faithfulness-{stem}.json", {**curve.to_dict(), **to_jsonable(extra)})]
+    paths = [write_json(out_dir / f"circuit-{stem}.json", {**found.to_dict(), "options": options}), svg,
+             write_json(out_dir / f"faithfulness-{stem}.json",
+                        {**curve.to_dict(), **to_jsonable(extra), "options": options})]
     for path in paths:
+        if recorder is not None:
+            recorder.attach(path.name, path.read_bytes())
         out.print(f"wrote {escape(str(path))}", soft_wrap=True)
     return paths

@@ -8,6 +8,7 @@
     mechscope lens smollm2-135m "The Eiffel Tower is in"   # logit lens
     mechscope heads smollm2-135m             # attention-head roles
     mechscope patch smollm2-135m --task ioi  # activation patching
+    mechscope sae …                          # harvest, train, eval, dashboard
     mechscope circuit smollm2-135m --task ioi --method eap-ig   # circuit discovery, faithfulness
     mechscope explain smollm2-135m sae/ --store acts/           # explain SAE latents (or neurons)
     mechscope score smollm2-135m sae/ --store acts/             # score explanations, with controls
@@ -26,7 +27,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mechscope.cli.common import clean_errors, out
+from mechscope.cli.common import clean_errors, model_argument, out
 
 app = typer.Typer(
     add_completion=False,
@@ -58,7 +59,7 @@ def models() -> None:
 @app.command()
 @clean_errors
 def inspect(
-    model: str = typer.Argument(..., help="Bundled name, local directory, .gguf file or hub id."),
+    model: str = model_argument(),
     all_points: bool = typer.Option(False, "--all", help="List every hook point instead of one line per kind."),
 ) -> None:
     """Show a model's architecture and its hook points."""
@@ -96,7 +97,7 @@ def _group_by_kind(names: list[str]) -> dict[str, list[int]]:
 @app.command()
 @clean_errors
 def predict(
-    model: str = typer.Argument(..., help="Bundled name, local directory, .gguf file or hub id."),
+    model: str = model_argument(),
     prompt: str = typer.Argument(..., help="Text whose next token to predict."),
     k: int = typer.Option(10, "-k", "--top-k", help="How many tokens to show."),
 ) -> None:

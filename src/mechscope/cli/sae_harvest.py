@@ -19,7 +19,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from mechscope.cli.common import clean_errors, out
+from mechscope.cli.common import check_at_least, check_out_dir, clean_errors, model_argument, out
 from mechscope.errors import InputError
 
 CORPORA = ("default", "large")
@@ -33,41 +33,42 @@ def register(sae_app: typer.Typer) -> None:
 
 @clean_errors
 def harvest(
-    model: str = typer.Argument(..., help="Bundled name, local directory, .gguf file or hub id."),
+    model: str = model_argument(),
     hooks: list[str] = typer.Option(..., "--hook", help="Hook point to store; twice for a transcoder (input, target)."),
     tokens: int = typer.Option(..., "--tokens", help="How many tokens to store (BOS and padding excluded)."),
     out_dir: Path = typer.Option(..., "--out", help="Store directory (created; a partial harvest there is resumed)."),
-    dtype: str = typer.Option("float32", "--dtype", help="Storage dtype: float32 or bfloat16."),
+    dtype: str | None = typer.Option(None, "--dtype", help="Storage dtype: float32 or bfloat16 (default: harvest's)."),
     corpus: list[str] = typer.Option(["default"], "--corpus", help="default, large, or text files/directories."),
-    seq_len: int = typer.Option(128, "--seq-len", help="Tokens per row, BOS included."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Rows per forward pass."),
-    shard_tokens: int = typer.Option(2**15, "--shard-tokens", help="Tokens per shard file."),
-    seed: int = typer.Option(0, "--seed", help="Order of the rows."),
+    seq_len: int | None = typer.Option(None, "--seq-len", help="Tokens per row, BOS included (default: harvest's)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Rows per forward pass (default: harvest's)."),
+    shard_tokens: int | None = typer.Option(None, "--shard-tokens", help="Tokens per shard file (default: harvest's)."),
+    seed: int | None = typer.Option(None, "--seed", help="Order of the rows (default: harvest's)."),
 ) -> None:
-    """Harvest activations into a sharded, resumable on-disk store."""
+    """Harvest activations into a sharded, resumable on-disk store (options left out take
+    the defaults of :func:`mechscope.activations.harvest`)."""
     from mechscope.activations.harvest import harvest as run_harvest
     from mechscope.activations.manifest import DTYPES
     from mechscope.models import load_model
 
     # Cheap checks first, so that a typo never waits for a model to load.
-    for option, value, least in (("--tokens", tokens, 1), ("--seq-len", seq_len, 2), ("--batch-size", batch_size, 1),
-                                 ("--shard-tokens", shard_tokens, 1), ("--seed", seed, 0)):
-        if value < least:
-            raise InputError(f"{option} must be at least {least}; received {value}")
-    if dtype not in DTYPES:
+    check_at_least(("--tokens", tokens, 1), ("--seq-len", seq_len, 2), ("--batch-size", batch_size, 1),
+                   ("--shard-tokens", shard_tokens, 1), ("--seed", seed, 0))
+    if dtype is not None and dtype not in DTYPES:
         raise InputError(f"--dtype must be one of {', '.join(DTYPES)}; received {dtype!r}")
     if len(hooks) > 2:
         raise InputError(f"--hook takes one point (an autoencoder) or two (a transcoder); received {len(hooks)}")
+    check_out_dir(out_dir)
     texts = corpus_texts(corpus)
     hooked = load_model(model)
     started = time.perf_counter()
-    store = run_harvest(hooked, hooks, texts, out_dir, n_tokens=tokens, seq_len=seq_len, batch_size=batch_size,
-                        dtype=dtype, shard_tokens=shard_tokens, seed=seed, progress=True)
+    given = {name: value for name, value in (("seq_len", seq_len), ("batch_size", batch_size), ("dtype", dtype),
+                                             ("shard_tokens", shard_tokens), ("seed", seed)) if value is not None}
+    store = run_harvest(hooked, hooks, texts, out_dir, n_tokens=tokens, progress=True, **given)
     seconds = time.perf_counter() - started
     widths = ", ".join(f"{name} ({store.width(name)})" for name in store.hook_names)
     out.print(
-        f"stored {len(store):,} tokens of {escape(widths)} as {dtype} in {len(store.manifest['shards'])} shards "
-        f"under {escape(str(out_dir))} ({seconds:.1f} s this run)", soft_wrap=True,
+        f"stored {len(store):,} tokens of {escape(widths)} as {store.manifest['settings']['dtype']} in "
+        f"{len(store.manifest['shards'])} shards under {escape(str(out_dir))} ({seconds:.1f} s this run)", soft_wrap=True,
     )
 
 

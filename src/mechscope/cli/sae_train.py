@@ -10,6 +10,10 @@ store's hook points and model name, ready for ``sae eval`` and ``sae dashboard``
 training history goes to ``REPORT/sae_train_NAME.json``. Checkpoints are written to
 ``OUT.ckpt/`` (or ``--checkpoint-dir``): rerun the same command after an interruption and
 training continues from the last one, to the same result as an uninterrupted run.
+
+Every option left out takes its default from :class:`~mechscope.sae.config.SAEConfig`,
+:class:`~mechscope.sae.train_config.TrainConfig` and the constants beside them (the help
+names the field); the command prints the configuration it trains with.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mechscope.cli.common import DEFAULT_OUT, clean_errors, out, safe_stem, write_outputs
+from mechscope.cli.common import DEFAULT_OUT, check_out_dir, clean_errors, out, output_stem, write_outputs
 from mechscope.errors import InputError
 
 
@@ -29,77 +33,123 @@ def register(sae_app: typer.Typer) -> None:
     sae_app.command("train")(clean_errors(sae_train))
 
 
+def _default(field: str) -> str:
+    return f"default: {field}"
+
+
 def sae_train(
     store_dir: Path = typer.Argument(..., help="Activation store written by `mechscope sae harvest`."),
     out_dir: Path = typer.Option(..., "--out", help="Directory for the trained SAE (SAELens layout)."),
-    architecture: str = typer.Option("topk", "--architecture", "-a", help="relu, topk, batchtopk or jumprelu."),
-    k: int | None = typer.Option(None, "--k", help="Latents kept per token (topk, batchtopk); default 32."),
-    width: int | None = typer.Option(None, "--width", help="Latents (d_sae); default 8 × the input width."),
+    architecture: str = typer.Option(
+        None, "--architecture", "-a", help=f"relu, topk, batchtopk or jumprelu ({_default('SAEConfig.architecture')})."),
+    k: int | None = typer.Option(None, "--k", help=f"Latents kept per token (topk, batchtopk; {_default('sae.config.DEFAULT_K')})."),
+    width: int | None = typer.Option(None, "--width", help="Latents (d_sae; default: sae.config.DEFAULT_EXPANSION × the input width)."),
     target: str | None = typer.Option(None, "--target", help="Stored hook point to predict: trains a transcoder."),
     skip: bool = typer.Option(False, "--skip", help="Transcoders: add a linear skip connection."),
-    tokens: int | None = typer.Option(None, "--tokens", help="Training tokens (default: 4 passes over the store)."),
-    batch_size: int = typer.Option(4096, "--batch-size", help="Tokens per step."),
-    lr: float = typer.Option(3e-4, "--lr", help="Adam's peak learning rate."),
-    lr_warmup_steps: int = typer.Option(0, "--lr-warmup-steps", help="Steps of linear warmup."),
-    lr_decay_fraction: float = typer.Option(0.2, "--lr-decay-fraction", help="Final fraction of steps decaying to 0."),
-    l1: float = typer.Option(5.0, "--l1", help="relu: L1 coefficient (weighted by decoder norm)."),
-    l0: float = typer.Option(1.0, "--l0", help="jumprelu: L0 coefficient."),
-    sparsity_warmup_steps: int = typer.Option(0, "--sparsity-warmup-steps", help="Steps ramping L1/L0 from 0."),
-    aux_k_coefficient: float = typer.Option(1.0, "--aux-k-coefficient", help="topk/batchtopk: AuxK weight (0: off)."),
-    dead_tokens: int = typer.Option(10_000_000, "--dead-tokens", help="Tokens without firing before a latent is dead."),
-    b_dec_init: str = typer.Option("geometric_median", "--b-dec-init", help="geometric_median, mean or zeros."),
-    normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="Scale activations to mean squared norm d_in."),
-    seed: int = typer.Option(0, "--seed", help="Initialisation and data order."),
+    tokens: int | None = typer.Option(None, "--tokens", help="Training tokens (default: sae.train_config.DEFAULT_PASSES passes over the store)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help=f"Tokens per step ({_default('TrainConfig.batch_size')})."),
+    lr: float | None = typer.Option(None, "--lr", help=f"Adam's peak learning rate ({_default('TrainConfig.lr')})."),
+    lr_warmup_steps: int | None = typer.Option(
+        None, "--lr-warmup-steps", help=f"Steps of linear warmup ({_default('TrainConfig.lr_warmup_steps')})."),
+    lr_decay_fraction: float | None = typer.Option(
+        None, "--lr-decay-fraction", help=f"Final fraction of steps decaying to 0 ({_default('TrainConfig.lr_decay_fraction')})."),
+    l1: float | None = typer.Option(
+        None, "--l1", help=f"relu: L1 coefficient, weighted by decoder norm ({_default('TrainConfig.l1_coefficient')})."),
+    l0: float | None = typer.Option(None, "--l0", help=f"jumprelu: L0 coefficient ({_default('TrainConfig.l0_coefficient')})."),
+    sparsity_warmup_steps: int | None = typer.Option(
+        None, "--sparsity-warmup-steps", help=f"Steps ramping L1/L0 from 0 ({_default('TrainConfig.sparsity_warmup_steps')})."),
+    aux_k_coefficient: float | None = typer.Option(
+        None, "--aux-k-coefficient", help=f"topk/batchtopk: AuxK weight, 0 off ({_default('TrainConfig.aux_k_coefficient')})."),
+    dead_tokens: int | None = typer.Option(
+        None, "--dead-tokens", help=f"Tokens without firing before a latent is dead ({_default('TrainConfig.dead_tokens_threshold')})."),
+    b_dec_init: str | None = typer.Option(
+        None, "--b-dec-init", help=f"geometric_median, mean or zeros ({_default('TrainConfig.b_dec_init')})."),
+    normalize: bool | None = typer.Option(
+        None, "--normalize/--no-normalize", help=f"Scale activations to mean squared norm d_in ({_default('TrainConfig.normalize_activations')})."),
+    seed: int | None = typer.Option(None, "--seed", help=f"Initialisation and data order ({_default('TrainConfig.seed')})."),
     checkpoint_dir: Path | None = typer.Option(None, "--checkpoint-dir", help="Default: OUT.ckpt next to --out."),
-    checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints."),
+    checkpoint_every: int | None = typer.Option(
+        None, "--checkpoint-every", help="Steps between checkpoints (default: sae.train_config.RESUMABLE_CHECKPOINT_EVERY)."),
     report_dir: Path = typer.Option(DEFAULT_OUT, "--report", help="Directory for the training history JSON."),
 ) -> None:
     """Train a sparse autoencoder or transcoder on a harvested activation store."""
     from mechscope.activations.store import ActivationStore
-    from mechscope.sae.config import ARCHITECTURES, SAEConfig
+    from mechscope.sae.config import ARCHITECTURES
     from mechscope.sae.saelens import save_sae
     from mechscope.sae.train import TrainConfig, train_sae
+    from mechscope.sae.train_config import DEFAULT_PASSES, RESUMABLE_CHECKPOINT_EVERY
 
+    check_out_dir(out_dir)
+    check_out_dir(report_dir, "--report")
+    if checkpoint_dir is not None:
+        check_out_dir(checkpoint_dir, "--checkpoint-dir")
+    if architecture is not None and architecture not in ARCHITECTURES:
+        raise InputError(f"--architecture must be one of {', '.join(ARCHITECTURES)}; received {architecture!r}")
     store = ActivationStore.open(store_dir, target=target)
     if target is not None and target == store.input:
         raise InputError(f"--target {target} is the input point too; give the store's other point ({', '.join(store.hook_names)})")
     if target is None and len(store.hook_names) > 1:
         out.print(f"[dim]reading {escape(store.input)} only; --target {escape(store.hook_names[1])} trains a transcoder[/dim]")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir} is a file; give a directory for the SAE")
-    if architecture not in ARCHITECTURES:
-        raise InputError(f"--architecture must be one of {', '.join(ARCHITECTURES)}; received {architecture!r}")
-    selective = architecture in ("topk", "batchtopk")
-    if not selective and k is not None:
-        raise InputError(f"--k applies to topk and batchtopk; {architecture} has no k (drop --k)")
-    cfg = SAEConfig(
-        d_in=store.d_in, d_sae=width if width is not None else 8 * store.d_in, architecture=architecture,
-        k=(k if k is not None else 32) if selective else None, d_out=store.d_out if target else None, skip=skip,
-        hook_name=store.input, hook_name_out=target, model_name=store.manifest["model"]["name"],
-    )
-    if tokens is None:
-        tokens = 4 * len(store)
+    cfg = _sae_config(store, architecture=architecture, k=k, width=width, target=target, skip=skip)
     config = TrainConfig(
-        total_tokens=tokens, batch_size=batch_size, lr=lr, lr_warmup_steps=lr_warmup_steps,
-        lr_decay_fraction=lr_decay_fraction, l1_coefficient=l1, l0_coefficient=l0,
-        sparsity_warmup_steps=sparsity_warmup_steps, aux_k_coefficient=aux_k_coefficient,
-        dead_tokens_threshold=dead_tokens, b_dec_init=b_dec_init, normalize_activations=normalize, seed=seed,
-        checkpoint_every=checkpoint_every,
+        total_tokens=tokens if tokens is not None else DEFAULT_PASSES * len(store),
+        checkpoint_every=checkpoint_every if checkpoint_every is not None else RESUMABLE_CHECKPOINT_EVERY,
+        **_given(batch_size=batch_size, lr=lr, lr_warmup_steps=lr_warmup_steps, lr_decay_fraction=lr_decay_fraction,
+                 l1_coefficient=l1, l0_coefficient=l0, sparsity_warmup_steps=sparsity_warmup_steps,
+                 aux_k_coefficient=aux_k_coefficient, dead_tokens_threshold=dead_tokens, b_dec_init=b_dec_init,
+                 normalize_activations=normalize, seed=seed),
     )
-    if len(store) < batch_size:
-        raise InputError(f"the store holds {len(store):,} tokens, fewer than one batch of {batch_size:,}; lower --batch-size")
+    if len(store) < config.batch_size:
+        raise InputError(f"the store holds {len(store):,} tokens, fewer than one batch of {config.batch_size:,}; "
+                         f"lower --batch-size")
+    out.print(f"[dim]training {escape(_describe(cfg, config))}[/dim]", soft_wrap=True)
     checkpoints = checkpoint_dir if checkpoint_dir is not None else out_dir.with_name(out_dir.name + ".ckpt")
     result = train_sae(cfg, store, config, checkpoint_dir=checkpoints)
     save_sae(result.sae, out_dir)
+    _print(result, cfg, config)
+    options = {"store": str(store_dir), "out": str(out_dir), "sae": _describe(cfg, config)}
+    write_outputs(result, None, report_dir, output_stem("sae-train", out_dir.name, options=options), options=options)
+    out.print(f"saved to {escape(str(out_dir))}; checkpoints in {escape(str(checkpoints))}", soft_wrap=True)
+
+
+def _sae_config(store, *, architecture: str | None, k: int | None, width: int | None, target: str | None,
+                skip: bool):
+    """The SAEConfig of the options given, with the config's defaults for the rest."""
+    from mechscope.sae.config import DEFAULT_EXPANSION, DEFAULT_K, SAEConfig
+
+    given = _given(architecture=architecture, skip=skip or None)
+    kind = given.get("architecture", SAEConfig.__dataclass_fields__["architecture"].default)
+    selective = kind in ("topk", "batchtopk")
+    if not selective and k is not None:
+        raise InputError(f"--k applies to topk and batchtopk; {kind} has no k (drop --k)")
+    return SAEConfig(
+        d_in=store.d_in, d_sae=width if width is not None else DEFAULT_EXPANSION * store.d_in,
+        k=(k if k is not None else DEFAULT_K) if selective else None, d_out=store.d_out if target else None,
+        hook_name=store.input, hook_name_out=target, model_name=store.manifest["model"]["name"], **given,
+    )
+
+
+def _given(**values) -> dict:
+    """The options the user gave (not None): everything else keeps the config's default."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _describe(cfg, config) -> str:
+    """The configuration, as one line of ``field=value``."""
+    import dataclasses
+
+    fields = {**dataclasses.asdict(cfg), **dataclasses.asdict(config)}
+    return ", ".join(f"{name}={value}" for name, value in fields.items() if value is not None)
+
+
+def _print(result, cfg, config) -> None:
     history = result.history
     last = slice(-max(1, min(20, len(history.mse))), None)  # the mean of the last steps: less noisy than one
     table = Table("metric", "value", title=f"{escape(cfg.architecture)} on {escape(cfg.hook_name)}")
-    for name, value in (("steps", f"{result.steps:,}"), ("tokens", f"{result.steps * batch_size:,}"),
+    for name, value in (("steps", f"{result.steps:,}"), ("tokens", f"{result.steps * config.batch_size:,}"),
                         ("mse (normalised, last steps)", f"{float(history.mse[last].mean()):.4g}"),
                         ("L0 (last steps)", f"{float(history.l0[last].mean()):.1f}"),
                         ("dead fraction", f"{float(history.dead_fraction[-1]):.1%}"),
                         ("tokens/s", f"{result.tokens_per_second:,.0f}")):
         table.add_row(name, value)
     out.print(table)
-    write_outputs(result, None, report_dir, f"sae_train_{safe_stem(str(out_dir))}")
-    out.print(f"saved to {escape(str(out_dir))}; checkpoints in {escape(str(checkpoints))}", soft_wrap=True)

@@ -20,6 +20,7 @@ tokens, so a batch of several prompts is refused rather than silently cut to one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
 MAX_ANNOTATED_POSITIONS = 40
 """Beyond this many positions the heatmap's cells are too small to carry token text."""
+MAX_PLOTTED_POSITIONS = 64
+"""The figure draws at most this many positions (the last ones); the result keeps all it read."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class LogitLensResult(Result):
     lens: str
     """``logit lens`` or ``tuned lens``."""
     tokens: tuple[str, ...]
-    """The prompt's tokens, as text (the columns)."""
+    """The tokens at the positions read, as text (the columns)."""
     layer_labels: tuple[str, ...]
     """``L{l}`` for the residual entering block ``l``, then ``final`` (the rows)."""
     top_token_ids: Int[Tensor, "layer pos k"]
@@ -71,27 +74,38 @@ class LogitLensResult(Result):
     """Probability of the answer as the next token at each layer and position."""
     answer_ranks: Int[Tensor, "layer pos"] | None = None
     """Its rank there: 1 means the lens's top token (ties share the better rank)."""
+    positions: tuple[int, ...] = ()
+    """The position in the prompt of each column (empty: every position, from 0)."""
+    n_prompt_tokens: int | None = None
+    """How many tokens the prompt has (None: as many as ``tokens``)."""
 
-    def plot(self) -> Figure:
+    def plot(self, *, max_positions: int = MAX_PLOTTED_POSITIONS) -> Figure:
         """Heatmap of the answer's probability (else the top token's), layer × position,
-        each cell labelled with the lens's top token when the prompt is short enough."""
+        each cell labelled with the lens's top token when the prompt is short enough.
+        At most the last ``max_positions`` positions are drawn; the title says so."""
         if self.answer_probs is not None:
             values, what = self.answer_probs, f"p({self.answer!r})"
         else:
             values, what = self.top_probs[..., 0], "top-1 probability"
+        positions = self.positions or tuple(range(len(self.tokens)))
+        shown = slice(max(0, len(positions) - max_positions), None)
+        values, tokens, top_tokens = values[:, shown], self.tokens[shown], [row[shown] for row in self.top_tokens]
+        total = self.n_prompt_tokens or len(self.tokens)
+        left_out = ("" if len(tokens) == total
+                    else f"; {len(tokens)} of {total} positions, {positions[shown][0]}–{positions[-1]}")
         fig = heatmap(
             values,
             row_labels=self.layer_labels,
-            col_labels=token_labels(self.tokens),
-            title=f"{self.lens}: {what} ({self.model_name})",
+            col_labels=token_labels(tokens, positions[shown]),
+            title=f"{self.lens}: {what} ({self.model_name}{left_out})",
             xlabel="position (token read)",
             ylabel="layer (residual before the block)",
             colorbar_label=what,
             centered=False,
         )
-        if len(self.tokens) <= MAX_ANNOTATED_POSITIONS:
+        if len(tokens) <= MAX_ANNOTATED_POSITIONS:
             ax, bright = fig.axes[0], float(values.max()) / 2
-            for row, per_pos in enumerate(self.top_tokens):
+            for row, per_pos in enumerate(top_tokens):
                 for col, top in enumerate(per_pos):
                     text = _cell_text(top[0])
                     colour = "black" if float(values[row, col]) > bright else "white"
@@ -107,8 +121,10 @@ def logit_lens(
     answer: str | int | None = None,
     top_k: int = 5,
     tuned_lens: TunedLens | None = None,
+    positions: Sequence[int] | None = None,
 ) -> LogitLensResult:
-    """Decode the residual before every block (and the final one) at every position.
+    """Decode the residual before every block (and the final one) at every position
+    (or at ``positions`` only: a long prompt's result grows with every position kept).
 
     Args:
         input: one prompt (text, 1-d ids, or a one-row TokenBatch).
@@ -116,6 +132,7 @@ def logit_lens(
         top_k: how many top tokens to keep per layer and position.
         tuned_lens: read through this tuned lens's translators instead (see
             :class:`TunedLens`); None reads the plain logit lens.
+        positions: the positions to read (default all), in increasing order.
     """
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= model.cfg.d_vocab:
         raise InputError(f"top_k must be an int in 1..{model.cfg.d_vocab}; received {top_k!r}")
@@ -123,19 +140,21 @@ def logit_lens(
     if tuned_lens is not None:
         tuned_lens.check_model(model)
     batch = _one_prompt(model, input)
+    n_pos = batch.ids.shape[1]
+    keep = _positions(positions, n_pos)
     logits, cache = model.run_with_cache(batch, names="blocks.*.hook_resid_pre")
-    final_logprobs = logits[0].float().log_softmax(-1)
+    final_logprobs = logits[0, keep].float().log_softmax(-1)
     n_layers = model.cfg.n_layers
 
     rows = []
     with torch.no_grad():
         for layer in range(n_layers + 1):
             if layer == n_layers:  # the model's own output, bit for bit
-                lens_logits = logits[0]
+                lens_logits = logits[0, keep]
             elif tuned_lens is None:
-                lens_logits = unembed(model, cache["resid_pre", layer][0])
+                lens_logits = unembed(model, cache["resid_pre", layer][0, keep])
             else:
-                lens_logits = tuned_lens.apply(cache["resid_pre", layer][0], layer)
+                lens_logits = tuned_lens.apply(cache["resid_pre", layer][0, keep], layer)
             rows.append(_read(lens_logits.float(), final_logprobs, top_k, answer_id))
 
     def stacked(field: str) -> Tensor | None:
@@ -149,7 +168,7 @@ def logit_lens(
     return LogitLensResult(
         model_name=model.name,
         lens="logit lens" if tuned_lens is None else "tuned lens",
-        tokens=tuple(decode([int(t)]) for t in batch.ids[0]),
+        tokens=tuple(decode([int(t)]) for t in batch.ids[0, keep]),
         layer_labels=(*(f"L{layer}" for layer in range(n_layers)), "final"),
         top_token_ids=top_ids,
         top_tokens=tuple(tuple(tuple(vocab_text[i] for i in pos) for pos in layer) for layer in top_ids.tolist()),
@@ -159,7 +178,20 @@ def logit_lens(
         answer_id=answer_id,
         answer_probs=stacked("answer_prob"),
         answer_ranks=stacked("answer_rank"),
+        positions=tuple(keep),
+        n_prompt_tokens=n_pos,
     )
+
+
+def _positions(positions: Sequence[int] | None, n_pos: int) -> list[int]:
+    """The positions to read, checked: increasing, each in 0..n_pos-1."""
+    if positions is None:
+        return list(range(n_pos))
+    keep = [int(p) for p in positions]
+    if not keep or any(not 0 <= p < n_pos for p in keep) or keep != sorted(set(keep)):
+        raise InputError(f"positions must be increasing positions in 0..{n_pos - 1} (the prompt has {n_pos} tokens); "
+                         f"received {list(positions)[:10]}")
+    return keep
 
 
 class _Reading(NamedTuple):

@@ -19,7 +19,6 @@ and the tests check that the two agree.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -29,8 +28,10 @@ from tqdm.auto import tqdm
 from mechscope.hooks.replay import record_block_inputs, replay_names, run_from
 from mechscope.hooks.tokens import TokenBatch
 from mechscope.patching.common import make_result, runs
+from mechscope.patching.cost import check_cost, sweep_cost
 from mechscope.patching.result import PatchingResult
-from mechscope.patching.specs import Patch, Sweep, make_sweep
+from mechscope.patching.specs import Patch, Sweep, make_sweep, plan_runs
+from mechscope.results import Checkpoint, no_checkpoint
 from mechscope.tasks.task import MetricFn, Task, at_answer
 
 
@@ -43,6 +44,8 @@ def activation_patching(
     layers: Sequence[int] | None = None,
     positions: Sequence[int] | None = None,
     max_rows: int = 512,
+    max_tokens: int | None = None,
+    checkpoint: Checkpoint = no_checkpoint,
     progress: bool = True,
 ) -> PatchingResult:
     """Patch every cell of sweep ``what`` (see :mod:`mechscope.patching.specs`), fast.
@@ -51,15 +54,20 @@ def activation_patching(
         direction: ``denoise`` (clean into corrupted) or ``noise`` (corrupted into clean).
         layers, positions: restrict the sweep (default: all).
         max_rows: most sequences in one batched run (copies × prompts).
+        max_tokens: refuse (:class:`~mechscope.errors.CostError`), before running, a
+            sweep estimated at more work than this (see :mod:`mechscope.patching.cost`).
+        checkpoint: keeps each finished layer of the sweep (``"layer 3"``), so that an
+            interrupted sweep can continue (see :data:`mechscope.results.Checkpoint`).
     """
     base, source = runs(task, direction)
     sweep = make_sweep(model, what, n_pos=base.ids.shape[1], layers=layers, positions=positions)
+    check_cost(sweep_cost(model, task, sweep, "exact", max_rows=max_rows), max_tokens)
     metric = task.metric_fn(model)
     answer_pos = task.answer_pos.to(model.device)
     with torch.no_grad():
         source_logits, source_cache = model.run_with_cache(source, names=sorted({p.name for p in sweep.patches}))
         values, base_value = run_sweep(model, sweep, base, source_cache, metric, answer_pos,
-                                       max_rows=max_rows, progress=progress)
+                                       max_rows=max_rows, checkpoint=checkpoint, progress=progress)
         source_value = float(metric(at_answer(source_logits, answer_pos)).mean())
     return make_result(model, task, sweep, values, "exact", direction, base_value, source_value)
 
@@ -73,27 +81,39 @@ def run_sweep(
     answer_pos: Tensor,
     *,
     max_rows: int = 512,
+    checkpoint: Checkpoint = no_checkpoint,
     progress: bool = True,
 ) -> tuple[Tensor, float]:
     """The metric (mean over prompts) after each patch of ``sweep`` on the ``base`` run,
     copying values from ``source`` (activations by hook name, shaped like the base run's);
-    also the unpatched base run's metric. The fast path described in the module docstring."""
+    also the unpatched base run's metric. The fast path described in the module docstring;
+    each layer's values pass through ``checkpoint`` as one part."""
     names = sorted({p.name for p in sweep.patches})
     with record_block_inputs(model) as inputs:
         base_logits, base_cache = model.run_with_cache(base, names=replay_names(model) + names)
-    values = torch.empty(sweep.shape)
     n_prompts = base.ids.shape[0]
-    copies_per_run = max(1, max_rows // n_prompts)
+    plan = plan_runs(sweep, int(answer_pos.min()), max(1, max_rows // n_prompts))
+    values = torch.empty(sweep.shape)
     bar = tqdm(total=len(sweep.patches), desc=f"patching {sweep.what}", disable=not progress, leave=False)
-    for (layer, start), patches in _group(sweep.patches, int(answer_pos.min())).items():
-        for chunk in _chunks(patches, copies_per_run):
+
+    def patch_layer(layer: int) -> Tensor:
+        block = torch.empty(sweep.shape[1:])
+        for _, start, chunk in (run for run in plan if run[0] == layer):
             hook = _patcher(chunk, source, start, n_prompts)
             logits = run_from(model, inputs, base_cache, layer=layer, start=start, copies=len(chunk),
                               readout=answer_pos, fwd=[(name, hook) for name in {p.name for p in chunk}])
             per_copy = metric(logits).view(len(chunk), n_prompts).mean(1)
             for patch, value in zip(chunk, per_copy.tolist()):
-                values[patch.cell] = value
+                block[patch.cell[1:]] = value
             bar.update(len(chunk))
+        return block
+
+    done = 0
+    for i, layer in enumerate(sweep.layers):  # a patch's cell starts with its layer's index
+        values[i] = checkpoint(f"layer {layer}", lambda: patch_layer(layer))
+        done += sum(len(chunk) for run_layer, _, chunk in plan if run_layer == layer)
+        bar.n = done  # also counts a layer kept from an earlier run
+        bar.refresh()
     bar.close()
     return values, float(metric(at_answer(base_logits, answer_pos)).mean())
 
@@ -122,21 +142,6 @@ def activation_patching_reference(
         base_value = float(metric(at_answer(model(base), answer_pos)).mean())
         source_value = float(metric(at_answer(model(source), answer_pos)).mean())
     return make_result(model, task, sweep, values, "exact", direction, base_value, source_value)
-
-
-def _group(patches: Sequence[Patch], first_answer: int) -> dict[tuple[int, int], list[Patch]]:
-    """Patches by (layer, first position to recompute). A patch at position p changes
-    nothing before p; recomputing from p, or from the earliest answer position if that
-    comes first (its logits must be recomputed), is enough."""
-    groups: dict[tuple[int, int], list[Patch]] = defaultdict(list)
-    for patch in patches:
-        start = 0 if patch.pos is None else min(patch.pos, first_answer)
-        groups[(patch.layer, start)].append(patch)
-    return groups
-
-
-def _chunks(items: list, size: int) -> list[list]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _patcher(patches: Sequence[Patch], source: Mapping[str, Tensor], start: int, n_prompts: int):

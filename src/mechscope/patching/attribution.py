@@ -30,8 +30,10 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mechscope.patching.common import make_result, mean_metric, runs
+from mechscope.patching.cost import check_cost, sweep_cost
 from mechscope.patching.result import PatchingResult
 from mechscope.patching.specs import Patch, Sweep, make_sweep
+from mechscope.results import Checkpoint, no_checkpoint
 from mechscope.tasks.task import Task
 
 
@@ -45,11 +47,19 @@ def attribution_patching(
     grad_drop: bool = False,
     layers: Sequence[int] | None = None,
     positions: Sequence[int] | None = None,
+    max_tokens: int | None = None,
+    checkpoint: Checkpoint = no_checkpoint,
     progress: bool = True,
 ) -> PatchingResult:
-    """Estimate every cell of sweep ``what`` by attribution patching (AtP, or AtP*)."""
+    """Estimate every cell of sweep ``what`` by attribution patching (AtP, or AtP*).
+
+    ``max_tokens`` refuses a run estimated at more work (:mod:`mechscope.patching.cost`);
+    ``checkpoint`` keeps each finished GradDrop layer (``"graddrop layer 3"``), so that an
+    interrupted run can continue (plain AtP is one pass: nothing to keep)."""
     base, source = runs(task, direction)
     sweep = make_sweep(model, what, n_pos=base.ids.shape[1], layers=layers, positions=positions)
+    method = "atp*" if (qk_fix or grad_drop) else "atp"
+    check_cost(sweep_cost(model, task, sweep, "atp*" if grad_drop else "atp"), max_tokens)
     metric = mean_metric(model, task)
     names = sorted({p.name for p in sweep.patches})
     if qk_fix and what in ("q", "k"):
@@ -62,20 +72,31 @@ def attribution_patching(
         estimates = torch.zeros(sweep.shape)
         n_layers = model.cfg.n_layers
         for layer in tqdm(range(n_layers), desc="GradDrop", disable=not progress, leave=False):
-            drop = [(f"blocks.{layer}.hook_attn_out", _zero), (f"blocks.{layer}.hook_mlp_out", _zero)]
-            with model.hooks(bwd=drop):
-                _, dropped = model.run_with_cache(base, names=names, grad_metric=metric)
-            estimates += estimate_of(dropped.grads).abs()
+            estimates += checkpoint(f"graddrop layer {layer}",
+                                    lambda: _dropped(model, base, names, metric, layer, estimate_of))
         estimates /= max(n_layers - 1, 1)
     else:
         estimates = estimate_of(base_cache.grads)
     with torch.no_grad():
         base_value = float(metric(base_logits))
         source_value = float(metric(source_logits))
-    method = "atp*" if (qk_fix or grad_drop) else "atp"
     if grad_drop:
         method += " (graddrop: unsigned)"
     return make_result(model, task, sweep, base_value + estimates, method, direction, base_value, source_value)
+
+
+def attribution_patching_star(model, task: Task, **options) -> PatchingResult:
+    """AtP* (Kramár et al. 2024): :func:`attribution_patching` with the QK fix and
+    GradDrop, the ``atp*`` of the command line."""
+    return attribution_patching(model, task, qk_fix=True, grad_drop=True, **options)
+
+
+def _dropped(model, base, names: list[str], metric, layer: int, estimate_of) -> Tensor:
+    """|ĉ| with the gradient through layer ``layer``'s attention and MLP outputs set to zero."""
+    drop = [(f"blocks.{layer}.hook_attn_out", _zero), (f"blocks.{layer}.hook_mlp_out", _zero)]
+    with model.hooks(bwd=drop):
+        _, dropped = model.run_with_cache(base, names=names, grad_metric=metric)
+    return estimate_of(dropped.grads).abs()
 
 
 def _zero(grad: Tensor, hook) -> Tensor:

@@ -22,6 +22,7 @@ Any other per-layer hook kind (``mlp.hook_post``, ``hook_resid_mid``, ``ln2.hook
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,12 +56,18 @@ class Patch:
     """Where the patch's value goes in the result tensor."""
 
 
+def check_what(what: str) -> None:
+    """Refuse, without a model, a ``what`` that can name no sweep (a per-layer hook kind
+    is checked against the model by :func:`make_sweep`)."""
+    if what not in SWEEPS and "hook" not in what:
+        raise InputError(f"unknown sweep {what!r}; expected one of {', '.join(SWEEPS)}, or a per-layer hook kind "
+                         f"such as mlp.hook_post")
+
+
 def _hook_kind(model, what: str) -> str:
     """A per-layer hook kind named as ``what`` (``mlp.hook_post``, or ``blocks.*.mlp.hook_post``)."""
     kind = re.sub(r"^blocks\.(\d+|\*)\.", "", what)
-    if "hook" not in kind:
-        raise InputError(f"unknown sweep {what!r}; expected one of {', '.join(SWEEPS)}, or a per-layer hook kind "
-                         f"such as mlp.hook_post")
+    check_what(what)
     point = model.hook_point(f"blocks.0.{kind}")  # unknown names fail here, listing the closest
     if "pos" not in point.dims and "query_pos" not in point.dims:
         raise InputError(f"{kind} has no position axis to sweep over")
@@ -129,3 +136,18 @@ def make_sweep(
         layers=layers,
         positions=positions if "pos" in dims else (),
     )
+
+
+def plan_runs(sweep: Sweep, first_answer: int, copies: int) -> list[tuple[int, int, list[Patch]]]:
+    """How the fast path runs a sweep: ``(layer, start, patches)`` per batched run, in order.
+
+    Patches that share a layer and a first position to recompute run together, up to
+    ``copies`` at a time. A patch at position p changes nothing before p; recomputing from
+    p, or from the earliest answer position if that comes first (its logits must be
+    recomputed), is enough."""
+    groups: dict[tuple[int, int], list[Patch]] = defaultdict(list)
+    for patch in sweep.patches:
+        start = 0 if patch.pos is None else min(patch.pos, first_answer)
+        groups[(patch.layer, start)].append(patch)
+    return [(layer, start, patches[i:i + copies]) for (layer, start), patches in groups.items()
+            for i in range(0, len(patches), copies)]

@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from mechscope.errors import InputError
 
 ARCHITECTURES = ("relu", "topk", "batchtopk", "jumprelu")
+DEFAULT_K = 32
+"""``k`` of a ``topk``/``batchtopk`` dictionary when none is given (``mechscope sae train``)."""
+DEFAULT_EXPANSION = 8
+"""Latents per input dimension (``d_sae = 8 · d_in``) when no width is given."""
 
 
 @dataclass(frozen=True, kw_only=True)

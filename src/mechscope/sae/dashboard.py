@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from mechscope.activations.collect import keep_mask
 from mechscope.errors import InputError
-from mechscope.results import Result
+from mechscope.results import Result, write_text_atomic
 from mechscope.sae.dash_stats import (
     Activations,
     histogram,
@@ -130,9 +130,7 @@ class FeatureDashboards(Result):
         path = Path(path)
         if path.is_dir():
             raise InputError(f"{path} is a directory; give a file name such as {path / 'dashboards.html'}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render(self), encoding="utf-8")
-        return path
+        return write_text_atomic(path, render(self))
 
 
 def feature_dashboard(

@@ -14,6 +14,11 @@ from dataclasses import dataclass
 from mechscope.errors import InputError, check_int
 
 B_DEC_INITS = ("geometric_median", "mean", "zeros")
+DEFAULT_PASSES = 4
+"""Passes over an activation store when no training length is given (``mechscope sae train``)."""
+RESUMABLE_CHECKPOINT_EVERY = 500
+"""Steps between checkpoints of a run that promises to resume (``mechscope sae train``);
+``TrainConfig.checkpoint_every`` itself defaults to None: only at the end."""
 
 
 @dataclass(frozen=True, kw_only=True)

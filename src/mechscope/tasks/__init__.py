@@ -9,7 +9,7 @@ Each built-in generator lives in its own module (``mechscope.tasks.ioi.ioi`` …
 
 from mechscope.tasks.evaluate import TaskReport, evaluate_task
 from mechscope.tasks.io import load_task, save_task
-from mechscope.tasks.registry import TASKS, make_task, resolve_task
+from mechscope.tasks.registry import TASKS, check_task, make_task, resolve_task
 from mechscope.tasks.task import METRICS, MetricFn, Task, answer_logits
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Task",
     "TaskReport",
     "answer_logits",
+    "check_task",
     "evaluate_task",
     "load_task",
     "make_task",

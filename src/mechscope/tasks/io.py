@@ -32,6 +32,7 @@ would then land on a position the other run does not attend to.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +41,7 @@ import torch
 
 from mechscope.errors import InputError
 from mechscope.hooks.tokens import batch_from_ids, bos_prefix, pad_id
+from mechscope.results import write_text_atomic
 from mechscope.tasks.task import METRICS, Task, check_same_length, single_token
 
 REQUIRED = ("clean", "corrupt", "answer", "wrong")
@@ -128,15 +130,15 @@ def save_task(model, task: Task, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".csv"):
         raise InputError(f"task files are .jsonl or .csv; received {path.name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        if suffix == ".jsonl":
-            f.writelines(json.dumps({key: value for key, value in row.items() if value}) + "\n" for row in rows)
-        else:
-            writer = csv.DictWriter(f, fieldnames=[*REQUIRED, *OPTIONAL])
-            writer.writeheader()
-            writer.writerows(rows)
-    return path
+    if suffix == ".jsonl":
+        text = "".join(json.dumps({key: value for key, value in row.items() if value}) + "\n" for row in rows)
+    else:
+        buffer = io.StringIO(newline="")
+        writer = csv.DictWriter(buffer, fieldnames=[*REQUIRED, *OPTIONAL])
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buffer.getvalue()
+    return write_text_atomic(path, text)
 
 
 def _answer_text(model, token: int) -> str:
