@@ -1,56 +1,30 @@
-"""Steering with SAE features: add α times a latent's decoder direction while the model runs.
+"""Generation through whatever hooks are open: Hugging Face's ``generate`` with the KV cache.
 
-    with steer(model, sae, feature=1234, alpha=8.0):
-        print(generate(model, "I think that", max_new_tokens=20))
+::
 
-α is in the latent's own units: adding ``alpha * W_dec[feature]`` is what the decoder
-would add if the latent fired with activation α on top of whatever it already does
-(the SAE itself is not spliced in; the rest of the activation is the model's own).
-For a transcoder the direction lives in the space it predicts, so it is added at
-``hook_name_out``.
+    with steer(model, vector, alpha=4.0):
+        generate(model, "I think that", max_new_tokens=20)
+    generate_uncached(model, "I think that", max_new_tokens=20)   # the slow reference: a full pass per token
 
-``generate`` calls Hugging Face's ``generate`` with the KV cache, so every hook context
-open around it (``steer``, ``spliced``, ``model.hooks``) acts on every step. Steering at
-a residual-stream point works with the cache: earlier positions' keys and values were
-computed with the steered residual when they were first seen, exactly as an uncached
-run would compute them. ``from_position`` counts absolute positions (prompt tokens
-first), also across cached steps.
+``generate`` calls ``model.hf_model.generate``, so every hook context open around it
+(``steer``, ``spliced``, ``model.hooks``) acts on every step. :func:`generate_uncached`
+is greedy decoding by one full forward pass per new token, with no cache; the tests
+hold the two equal under steering. :func:`steered_text` continues a prompt three ways:
+plainly, steered, and steered along a random direction of the same norm (the control).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
-from torch import Tensor
 
 from mechscope.errors import InputError
 from mechscope.hooks.tokens import pad_id
-from mechscope.sae.splice import check_features, check_sae_fits, tracked_inputs
-
-
-@contextmanager
-def steer(model, sae, feature: int, alpha: float, *, from_position: int = 0) -> Iterator:
-    """Inside the block, add ``alpha * sae.W_dec[feature]`` at the SAE's hook point
-    (``hook_name_out`` for a transcoder) at every position from ``from_position`` on."""
-    check_sae_fits(model, sae)
-    (feature,) = check_features(sae, [feature])
-    if isinstance(from_position, bool) or not isinstance(from_position, int) or from_position < 0:
-        raise InputError(f"from_position must be a non-negative integer; received {from_position!r}")
-    name = sae.cfg.hook_name_out if sae.cfg.is_transcoder else sae.cfg.hook_name
-    direction = (float(alpha) * sae.W_dec[feature]).detach()
-
-    with tracked_inputs(model) as state:
-
-        def add(x: Tensor, hook) -> Tensor:
-            flat = x.reshape(*x.shape[:2], -1)
-            positions = state.offset + torch.arange(x.shape[1], device=x.device)
-            on = (positions >= from_position).to(flat.dtype)[None, :, None]
-            return (flat + on * direction.to(flat)).reshape(x.shape)
-
-        with model.hooks(fwd=[(name, add)]):
-            yield model
+from mechscope.results import Result
+from mechscope.steering.apply import steer
+from mechscope.steering.vector import SteeringVector, random_like
 
 
 def generate(
@@ -91,3 +65,57 @@ def generate(
     new = ids[:, batch.ids.shape[1]:]
     texts = [model.tokenizer.decode(row.tolist(), skip_special_tokens=True) for row in new]
     return texts[0] if isinstance(prompt, str) else texts
+
+
+@torch.no_grad()
+def generate_uncached(model, prompt: str, *, max_new_tokens: int = 20, prepend_bos: bool | None = None) -> str:
+    """Greedy continuation of one prompt by a full forward pass per new token (no KV cache),
+    stopping after EOS as ``generate`` does: the reference it is tested against."""
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise InputError(f"max_new_tokens must be a positive integer; received {max_new_tokens!r}")
+    ids = model.to_tokens(prompt, prepend_bos=prepend_bos)
+    start = ids.shape[1]
+    eos = model.hf_model.generation_config.eos_token_id
+    stop = set(eos if isinstance(eos, (list, tuple)) else [] if eos is None else [eos])
+    for _ in range(max_new_tokens):
+        ids = torch.cat([ids, model(ids)[:, -1].argmax(-1, keepdim=True)], dim=1)
+        if int(ids[0, -1]) in stop:
+            break
+    return model.tokenizer.decode(ids[0, start:].tolist(), skip_special_tokens=True)
+
+
+@dataclass(frozen=True)
+class SteeredText(Result):
+    """One prompt continued plainly, steered, and steered along a random direction of the same norm."""
+
+    prompt: str
+    """The prompt."""
+    alpha: float
+    """The strength."""
+    hook_names: tuple[str, ...]
+    """Where the vector was added."""
+    vector: dict
+    """The vector's record (method, position, data, model)."""
+    plain: str
+    """The unsteered continuation."""
+    steered: str
+    """The continuation with the vector added."""
+    random: str
+    """The continuation with a random direction of the same norm added (the control)."""
+
+
+def steered_text(
+    model, vector: SteeringVector, prompt: str, *, alpha: float, layers: Sequence[int] | None = None,
+    max_new_tokens: int = 30, do_sample: bool = False, seed: int = 0,
+) -> SteeredText:
+    """``prompt`` continued without steering, with ``vector`` at strength ``alpha`` (at
+    ``layers``, default all of its layers) and with a random vector of the same norms."""
+    chosen = vector if layers is None else vector.at(layers)
+    options = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, seed=seed)
+    plain = generate(model, prompt, **options)
+    with steer(model, chosen, alpha=alpha):
+        steered = generate(model, prompt, **options)
+    with steer(model, random_like(chosen, seed=seed), alpha=alpha):
+        control = generate(model, prompt, **options)
+    return SteeredText(prompt=prompt, alpha=float(alpha), hook_names=chosen.hook_names, vector=chosen.to_dict(),
+                       plain=plain, steered=steered, random=control)
