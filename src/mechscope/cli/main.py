@@ -8,6 +8,9 @@
     mechscope heads smollm2-135m             # attention-head roles
     mechscope patch smollm2-135m --task ioi  # activation patching
     mechscope circuit smollm2-135m --task ioi --method eap-ig   # circuit discovery, faithfulness
+    mechscope probe smollm2-135m --data sva-number   # linear probes per layer, with controls
+    mechscope steer smollm2-135m --pairs weddings --prompt "I went up to my friend and said"
+    mechscope steer sweep smollm2-135m --pairs weddings   # layer x strength, against random directions
 
 Bad input prints one line, ``error: …``, and exits with status 2; never a traceback.
 """
@@ -119,9 +122,9 @@ def predict(
 
 def _register_technique_commands() -> None:
     """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
-    from mechscope.cli import circuit, heads, lens, patch, sae, tasks
+    from mechscope.cli import circuit, heads, lens, patch, probe, sae, steer, tasks
 
-    for module in (tasks, lens, patch, heads, circuit, sae):
+    for module in (tasks, lens, patch, heads, circuit, sae, probe, steer):
         module.register(app)
 
 

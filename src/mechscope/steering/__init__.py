@@ -20,18 +20,18 @@ given directions), :mod:`~.vector` (the vector and its record; save, load, check
 built-in pair set should change), :mod:`~.gguf` (llama.cpp).
 """
 
-from mechscope.steering.apply import steer
+from mechscope.steering.apply import DEFAULT_ALPHA, default_layer, steer
 from mechscope.steering.behaviours import BEHAVIOUR_EFFECTS, default_effect
 from mechscope.steering.generate import SteeredText, generate, generate_uncached, steered_text
 from mechscope.steering.gguf import export_gguf, import_gguf
 from mechscope.steering.measure import Effect, NeutralText, target_words, task_effect
 from mechscope.steering.pairs import PAIRS, ContrastPairs, load_pairs, make_pairs
 from mechscope.steering.sources import (VECTOR_SOURCES, make_vector, vector_from_direction, vector_from_sae)
-from mechscope.steering.sweep import SteeringSweep, SweepChoice, SweepConfig, steering_sweep
+from mechscope.steering.sweep import SteeringSweep, SweepChoice, SweepConfig, default_sweep_layers, steering_sweep
 from mechscope.steering.vector import SteeringVector, VectorMismatchError, random_like
 
 __all__ = [
-    "BEHAVIOUR_EFFECTS", "PAIRS", "VECTOR_SOURCES", "SteeredText", "default_effect", "steered_text", "ContrastPairs", "Effect", "NeutralText", "SteeringSweep", "SteeringVector",
+    "BEHAVIOUR_EFFECTS", "DEFAULT_ALPHA", "default_layer", "default_sweep_layers", "PAIRS", "VECTOR_SOURCES", "SteeredText", "default_effect", "steered_text", "ContrastPairs", "Effect", "NeutralText", "SteeringSweep", "SteeringVector",
     "SweepChoice", "SweepConfig", "VectorMismatchError", "export_gguf", "generate", "generate_uncached",
     "import_gguf", "load_pairs", "make_pairs", "make_vector", "random_like", "steer", "steering_sweep",
     "target_words", "task_effect", "vector_from_direction", "vector_from_sae",

@@ -31,6 +31,16 @@ from mechscope.errors import InputError, check_int
 from mechscope.sae.splice import tracked_inputs
 from mechscope.steering.vector import SteeringVector
 
+DEFAULT_DEPTH = 0.4
+"""Where to steer when not told: this fraction of the way through the layers."""
+DEFAULT_ALPHA = 4.0
+"""How hard to steer when not told (a multiple of the vector)."""
+
+
+def default_layer(model) -> int:
+    """The layer steered when none is given: :data:`DEFAULT_DEPTH` of the way through."""
+    return min(model.cfg.n_layers - 1, round(DEFAULT_DEPTH * model.cfg.n_layers))
+
 
 @contextmanager
 def steer(

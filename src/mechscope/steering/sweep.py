@@ -20,6 +20,7 @@ is at most ``max_kl`` and whose effect gain beats the random directions' mean ga
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -158,6 +159,11 @@ def _box(col: int, row: int):
     return Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="lime", linewidth=2.5)
 
 
+def default_sweep_layers(model, count: int = 10) -> list[int]:
+    """About ``count`` evenly spaced layers, from the first."""
+    return list(range(0, model.cfg.n_layers, max(1, model.cfg.n_layers // count)))
+
+
 def steering_sweep(
     model, vector: SteeringVector, effect: Effect, neutral: NeutralText, *, config: SweepConfig = SweepConfig(),
     progress: bool = False,
@@ -187,10 +193,4 @@ def steering_sweep(
         effect=grids[0], kl=grids[1], perplexity=grids[2], random_effect=grids[3], random_kl=grids[4],
         max_kl=float(config.max_kl), recommended=None,
     )
-    return _with_recommendation(sweep)
-
-
-def _with_recommendation(sweep: SteeringSweep) -> SteeringSweep:
-    import dataclasses
-
     return dataclasses.replace(sweep, recommended=sweep.recommend(sweep.max_kl))
