@@ -20,26 +20,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mechscope.cli.common import DEFAULT_OUT, clean_errors, out, safe_stem, write_outputs
+from mechscope.cli.common import DEFAULT_OUT, clean_errors, out, parse_numbers, safe_stem, write_outputs
 from mechscope.errors import InputError
 
 
 def register(app: typer.Typer) -> None:
     """Add ``probe`` to ``app``."""
     app.command("probe")(probe)
-
-
-def parse_ints(option: str, text: str) -> list[int] | None:
-    """``"all"`` → None; ``"0,4,8"`` → [0, 4, 8]; anything else is refused naming ``option``."""
-    if text.strip() == "all":
-        return None
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        values = []
-    if not values:
-        raise InputError(f"{option} takes comma-separated integers such as 0,4,8 (or all); received {text!r}")
-    return values
 
 
 @clean_errors
@@ -62,8 +49,8 @@ def probe(
     from mechscope.probes import DATASETS, ProbeConfig, make_probe_data, probe_layers
 
     # Cheap checks first, so a typo never waits for a model to load.
-    chosen_layers = parse_ints("--layers", layers)
-    ks = parse_ints("--sae-k", sae_k)
+    chosen_layers = None if layers.strip() == "all" else parse_numbers("--layers", layers)
+    ks = parse_numbers("--sae-k", sae_k)
     if n < 4:
         raise InputError(f"-n must be at least 4; received {n}")
     if out_dir.exists() and not out_dir.is_dir():

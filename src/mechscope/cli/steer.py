@@ -27,8 +27,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from mechscope.cli.common import DEFAULT_OUT, clean_errors, out, safe_stem, write_outputs
-from mechscope.cli.probe import parse_ints
+from mechscope.cli.common import DEFAULT_OUT, clean_errors, out, parse_numbers, safe_stem, write_outputs
 from mechscope.errors import InputError
 
 
@@ -193,8 +192,8 @@ def sweep(
     from mechscope.steering import NeutralText, SweepConfig, default_sweep_layers, make_vector, steering_sweep
 
     _check_common(out_dir, n, method)
-    chosen_layers = parse_ints("--layers", layers) if layers is not None else None
-    strengths = _floats("--alphas", alphas)
+    chosen_layers = parse_numbers("--layers", layers) if layers is not None else None
+    strengths = parse_numbers("--alphas", alphas, float)
     config = SweepConfig(alphas=tuple(strengths), n_random=n_random, seed=seed, max_kl=max_kl)
     Position.parse(position)
     if targets is not None and task is not None:
@@ -214,16 +213,6 @@ def sweep(
     result = steering_sweep(hooked, vector, effect, NeutralText.of(hooked), config=config, progress=progress)
     _print_sweep(model, result)
     write_outputs(result, result.plot(), out_dir, f"steer-sweep-{safe_stem(data.name)}-{safe_stem(model)}")
-
-
-def _floats(option: str, text: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        values = []
-    if not values:
-        raise InputError(f"{option} takes comma-separated numbers such as 1,2,4; received {text!r}")
-    return values
 
 
 def _effect(model, pairs, targets, task, seed):
