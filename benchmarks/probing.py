@@ -50,7 +50,7 @@ def main() -> int:
         sweep = probe_layers(model, data, layers=layers, progress=True)
         sweeps[name] = sweep
         best = sweep.best
-        report["datasets"][name] = {"sweep": sweep.to_dict(), "best_layer": best.hook_name,
+        report["datasets"][name] = {"per_layer": [_row(r) for r in sweep.results], "best_layer": best.hook_name,
                                     "seconds": time.perf_counter() - started}
         print(f"{name:14s} best {best.hook_name}: test {best.test_score:.3f} control {best.control_score:.3f} "
               f"selectivity {best.selectivity:+.3f} shuffled {best.shuffled_score:.3f} chance {best.chance:.3f}")
@@ -91,6 +91,11 @@ def _interventions(model, layers, n) -> list[dict]:
                   f"± {ablate.random_effects.std():.2f}, z {ablate.z:+.1f}); add {add.effect:+.2f} (random "
                   f"{add.random_effects.mean():+.2f} ± {add.random_effects.std():.2f}, z {add.z:+.1f})")
     return rows
+
+
+def _row(result) -> dict:
+    """A probe result without its direction (576 numbers per layer)."""
+    return {k: v for k, v in result.to_dict().items() if k not in ("direction", "type", "data")}
 
 
 def _summary(check) -> dict:

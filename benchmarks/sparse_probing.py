@@ -52,12 +52,16 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     table.plot().savefig(RESULTS / f"sparse_probing{suffix}.png", dpi=110)
     (RESULTS / f"sparse_probing{suffix}.md").write_text(markdown + "\n")
-    controls = {row.data: {"resid": [(r.test_score, r.control_score, r.shuffled_score) for r in row.resid],
-                           "sae": [(r.test_score, r.control_score, r.shuffled_score) for r in row.sae]}
-                for row in table.rows}
+    keep = ("features", "penalty", "test_score", "control_score", "selectivity", "shuffled_score", "chance")
+    cells = {row.data: {where: {column: {k: getattr(r, k) for k in keep} for column, r in zip(
+        ("full", *(f"top-{k}" for k in table.ks)), results)} for where, results in (("resid", row.resid),
+                                                                                  ("sae", row.sae))}
+             for row in table.rows}
     path = RESULTS / f"sparse_probing{suffix}.json"
-    path.write_text(json.dumps({"model": a.model, "sae_dir": str(a.sae_dir), "n": n, "seconds": seconds,
-                                "table": table.to_dict(), "test_control_shuffled": controls}, indent=1) + "\n")
+    path.write_text(json.dumps({"model": a.model, "sae_dir": str(a.sae_dir), "sae": table.sae, "hook_name":
+                                table.hook_name, "n": n, "ks": list(table.ks), "seconds": seconds,
+                                "columns": list(table.columns), "scores": table.scores().tolist(),
+                                "cells": cells}, indent=1) + "\n")
     print(f"wrote {path}")
     return 0
 

@@ -132,12 +132,13 @@ class SteeringSweep(Result):
         axes = fig.subplots(1, 3, sharey=True)
         bound = float(torch.cat([panels[0][1], panels[1][1]]).abs().max()) or 1.0
         for ax, (title, grid, cmap) in zip(axes, panels):
-            limits = dict(vmin=-bound, vmax=bound) if cmap == "RdBu_r" else dict(vmin=0)
-            image = ax.imshow(grid.numpy(), cmap=cmap, aspect="auto", **limits)
-            for (i, j), value in zip(torch.cartesian_prod(torch.arange(grid.shape[0]), torch.arange(grid.shape[1])),
-                                     grid.flatten()):
-                ax.text(int(j), int(i), f"{float(value):.2g}", ha="center", va="center", fontsize=7,
-                        color="white" if abs(float(value)) > 0.6 * float(grid.abs().max()) else "black")
+            top = bound if cmap == "RdBu_r" else float(grid.max()) or 1.0
+            image = ax.imshow(grid.numpy(), cmap=cmap, aspect="auto", vmin=-top if cmap == "RdBu_r" else 0, vmax=top)
+            for i in range(grid.shape[0]):
+                for j in range(grid.shape[1]):
+                    value = float(grid[i, j])  # white text on the dark ends of the colour map
+                    ax.text(j, i, f"{value:.2g}", ha="center", va="center", fontsize=7,
+                            color="white" if abs(value) > 0.6 * top else "black")
             ax.set_xticks(range(len(self.alphas)), [f"{a:g}" for a in self.alphas])
             ax.set_xlabel("strength α")
             ax.set_title(title, fontsize=9)
