@@ -11,6 +11,7 @@ from mechscope import HookedModel
 from mechscope.activations.positions import Position, position_weights, read_positions
 from mechscope.errors import InputError
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 TEXTS = ["the cat sat on the mat", "when mary and john went to the store", "one two three"]
 HOOKS = ["blocks.0.hook_resid_post", "blocks.1.attn.hook_z"]
 
