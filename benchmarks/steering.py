@@ -1,6 +1,6 @@
 """Steering smollm2-135m on two behaviours, against random directions of the same norm.
 
-    python benchmarks/steering.py            # ~10 layers x 5 strengths per behaviour
+    python benchmarks/steering.py            # 10 layers x 5 strengths per behaviour
     python benchmarks/steering.py --quick    # 3 layers x 3 strengths, fewer samples
 
 For each behaviour (``weddings``: a topic, Turner et al.'s example; ``sva-plural``: the
@@ -48,9 +48,9 @@ def main() -> int:
 
     model = load_model(a.model)
     layers = [6, 12, 18] if a.quick else list(range(0, model.cfg.n_layers, 3))
-    config = SweepConfig(alphas=(1.0, 4.0, 8.0) if a.quick else (0.5, 1.0, 2.0, 4.0, 8.0), n_random=2,
+    config = SweepConfig(alphas=(0.25, 0.5, 1.0) if a.quick else (0.125, 0.25, 0.5, 1.0, 2.0), n_random=2,
                          max_kl=a.max_kl)
-    neutral = NeutralText.of(model, rows=8, seq_len=64)
+    neutral = NeutralText.of(model, rows=6, seq_len=64)
     suffix = "_quick" if a.quick else ""
     report = {"model": a.model, "layers": layers, "alphas": list(config.alphas), "max_kl": a.max_kl,
               "neutral_perplexity": neutral.plain_perplexity, "behaviours": {}}

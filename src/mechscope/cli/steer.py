@@ -6,7 +6,7 @@ where and how hard.
         --prompt "..." --save vec.safetensors --gguf vec.gguf
     mechscope steer smollm2-135m --vector vec.safetensors --prompt "..."        # or a llama.cpp .gguf
     mechscope steer smollm2-135m --sae sae/ --feature 1234 --alpha 8 --prompt "..."
-    mechscope steer sweep smollm2-135m --pairs weddings --layers 3,6,9,12 --alphas 1,2,4,8 --max-kl 0.5
+    mechscope steer sweep smollm2-135m --pairs weddings --layers 3,6,9,12 --alphas 0.25,0.5,1 --max-kl 0.5
     mechscope steer sweep smollm2-135m --pairs my_pairs.jsonl --targets "wedding,bride"
 
 ``steer`` prints the prompt's continuation plainly, steered, and steered along a random
@@ -174,13 +174,14 @@ def sweep(
     method: str = typer.Option("mean-diff", "--method", help="actadd, mean-diff, pca-diff or probe."),
     layers: str | None = typer.Option(None, "--layers", help="Comma-separated layers (default: about ten, evenly "
                                       "spaced)."),
-    alphas: str = typer.Option("0.5,1,2,4,8", "--alphas", help="Comma-separated strengths."),
+    alphas: str | None = typer.Option(None, "--alphas", help="Comma-separated strengths (default: SweepConfig's)."),
     targets: str | None = typer.Option(None, "--targets", help="Effect: comma-separated words (each read with a "
                                        "leading space) whose next-token probability steering should raise."),
     task: str | None = typer.Option(None, "--task", help="Effect: a task (built-in or file) whose metric steering "
                                     "should raise."),
-    max_kl: float = typer.Option(0.5, "--max-kl", help="Cost limit of the recommendation (nats per token)."),
-    n_random: int = typer.Option(2, "--n-random", help="Random directions per layer."),
+    max_kl: float | None = typer.Option(None, "--max-kl", help="Cost limit of the recommendation (nats per token; "
+                                        "default: SweepConfig's)."),
+    n_random: int | None = typer.Option(None, "--n-random", help="Random directions per layer (default: SweepConfig's)."),
     position: str = typer.Option("last", "--position", help="Where the pairs are read: last, mean, word:W, span:A:B."),
     n: int = typer.Option(32, "-n", help="Pairs (built-in pair sets)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the pairs and the random directions."),
@@ -193,8 +194,9 @@ def sweep(
 
     _check_common(out_dir, n, method)
     chosen_layers = parse_numbers("--layers", layers) if layers is not None else None
-    strengths = parse_numbers("--alphas", alphas, float)
-    config = SweepConfig(alphas=tuple(strengths), n_random=n_random, seed=seed, max_kl=max_kl)
+    given = {"alphas": None if alphas is None else tuple(parse_numbers("--alphas", alphas, float)),
+             "n_random": n_random, "max_kl": max_kl}
+    config = SweepConfig(seed=seed, **{key: value for key, value in given.items() if value is not None})
     Position.parse(position)
     if targets is not None and task is not None:
         raise InputError("give --targets or --task (or neither, for a built-in pair set's own effect), not both")

@@ -5,7 +5,7 @@ directions of the same norm.
 
     vector = make_vector(model, make_pairs("weddings", model), layers=range(0, 30, 3))
     sweep = steering_sweep(model, vector, target_words(model, prompts, [" wedding", " bride"]),
-                           NeutralText.of(model), config=SweepConfig(alphas=(1, 2, 4, 8), max_kl=0.5))
+                           NeutralText.of(model), config=SweepConfig(alphas=(0.25, 0.5, 1), max_kl=0.5))
     sweep.recommended            # the best layer and strength whose KL stays under max_kl
     sweep.plot().savefig("weddings_sweep.png")
 
@@ -40,7 +40,7 @@ from mechscope.steering.vector import SteeringVector, random_like
 class SweepConfig:
     """The grid and the cost limit of a steering sweep."""
 
-    alphas: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+    alphas: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0)
     """Strengths tried (multiples of each layer's direction)."""
     n_random: int = 2
     """Random directions per layer, each measured at every strength."""
