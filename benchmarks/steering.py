@@ -16,7 +16,7 @@ checks it where it matters:
   plural verb outranks the singular one, plain / steered / random.
 
 At the recommended layer and strength it also compares the vector methods (ActAdd from
-one pair, mean-diff, PCA-diff, probe). Writes ``benchmarks/results/steering[_quick].json``
+one pair, mean-diff, PCA-diff centred as repeng's and uncentred, probe). Writes ``benchmarks/results/steering[_quick].json``
 and one sweep figure per behaviour.
 """
 
@@ -97,12 +97,14 @@ def _methods(model, pairs, best, effect, neutral) -> dict:
 
     plain = effect(model)
     rows = {}
-    for method in ("actadd", "mean-diff", "pca-diff", "probe"):
+    variants = (("actadd", "actadd", {}), ("mean-diff", "mean-diff", {}), ("pca-diff", "pca-diff", {}),
+                ("pca-diff uncentred", "pca-diff", {"center": False}), ("probe", "probe", {}))
+    for label, method, options in variants:
         data = ContrastPairs(name=pairs.name, positive=pairs.positive[:1], negative=pairs.negative[:1]) \
             if method == "actadd" else pairs
-        vector = make_vector(model, data, method=method, layers=[best.layer], position="last")
+        vector = make_vector(model, data, method=method, layers=[best.layer], position="last", **options)
         with steer(model, vector, alpha=best.alpha):
-            rows[method] = {"effect_gain": effect(model) - plain, "kl": neutral.cost(model)[0],
+            rows[label] = {"effect_gain": effect(model) - plain, "kl": neutral.cost(model)[0],
                             "norm": vector.norms()[vector.hook_names[0]]}
     return rows
 

@@ -96,3 +96,14 @@ def test_every_method_makes_a_vector_through_the_model(model):
         make_vector(model, PAIRS, method="caa", layers=[1])
     with pytest.raises(InputError, match=r"layers must be one or more integers in \[0, 2\)"):
         make_vector(model, PAIRS, layers=[])
+
+
+def test_uncentred_pca_keeps_a_constant_difference_that_centred_pca_removes():
+    generator = torch.Generator().manual_seed(2)
+    u = torch.nn.functional.normalize(torch.randn(16, generator=generator), dim=0)
+    negative = torch.randn(40, 16, generator=generator)
+    positive = negative + 3.0 * u + 0.1 * torch.randn(40, 16, generator=generator)  # the same shift every pair
+    uncentred = pca_diff(positive, negative, hook_name=HOOK, center=False)
+    centred = pca_diff(positive, negative, hook_name=HOOK)
+    assert torch.nn.functional.cosine_similarity(uncentred, u, dim=0) > 0.99
+    assert abs(torch.nn.functional.cosine_similarity(centred, u, dim=0)) < 0.5

@@ -15,7 +15,8 @@ negative prompts at one hook point (read at ``position``, one row per pair) to a
 * ``mean-diff`` (CAA, Rimsky et al.): the mean of the pairs' differences.
 * ``pca-diff`` (repeng): the first principal component of the differences (centred, as
   repeng's scikit-learn PCA does), signed so that most positives project above their
-  negatives.
+  negatives. Centring removes the differences' mean, so when every pair differs by about
+  the same shift the component is what varies *around* it; ``center=False`` keeps it.
 * ``probe``: a logistic probe separating positives from negatives (mechscope.probes).
 * ``sae``: an SAE latent's decoder row: ``feature``, or else the latent whose mean
   activation differs most between positives and negatives.
