@@ -96,7 +96,7 @@ class SparseProbing(Result):
         ax.set_ylim(0.4, 1.01)
         ax.set_ylabel("test accuracy")
         ax.set_title(f"sparse probing at {self.hook_name}: residual channels vs SAE latents")
-        ax.legend(fontsize=7, ncol=2, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.grid(axis="y", alpha=0.3)
         return fig
 
