@@ -105,6 +105,7 @@ def test_stratified_splits_are_disjoint_cover_and_keep_class_shares():
 @pytest.mark.parametrize("options, message", [
     (dict(kind="svm"), "ProbeConfig.kind must be one of"), (dict(penalties=(0.1, -1)), "ProbeConfig.penalties"),
     (dict(max_iter=0), "ProbeConfig.max_iter"), (dict(seed=-1), "ProbeConfig.seed"),
+    (dict(shuffles=0), "ProbeConfig.shuffles"),
 ])
 def test_bad_configs_name_their_field(options, message):
     with pytest.raises(InputError, match=message):

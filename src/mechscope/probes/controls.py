@@ -6,7 +6,9 @@
   **Selectivity** is the real task's accuracy minus the control task's: a probe that is
   accurate *and* selective reads a property, not word identities.
 * **Shuffled labels**: the training and validation labels permuted, the probe scored on
-  the true test labels; it should be at chance.
+  the true test labels; it should be at chance. One permutation is noisy when the true
+  signal is strong (the probe picks up the true direction with the sign of the labels'
+  chance agreement), so results average several.
 * **Chance**: the majority class's share of the test part (classification), or 0 (R² of
   predicting the training mean, regression).
 """

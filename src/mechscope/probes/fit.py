@@ -47,6 +47,10 @@ class ProbeConfig:
     """Seeds the split and the controls' random labels."""
     max_iter: int = 100
     """L-BFGS iterations per logistic fit."""
+    shuffles: int = 5
+    """Shuffled-label probes averaged for the shuffled baseline: one is noisy where the real
+    signal is strong (its labels agree with the true ones on a few more or fewer than half
+    of the examples, and the probe learns the true direction with that sign)."""
 
     def __post_init__(self) -> None:
         if self.kind is not None and self.kind not in PROBE_KINDS:
@@ -57,6 +61,7 @@ class ProbeConfig:
         object.__setattr__(self, "penalties", tuple(float(p) for p in penalties))
         check_int("ProbeConfig.seed", self.seed, minimum=0)
         check_int("ProbeConfig.max_iter", self.max_iter, minimum=1)
+        check_int("ProbeConfig.shuffles", self.shuffles, minimum=1)
 
     def kind_for(self, classes: tuple[str, ...]) -> str:
         """The probe kind used for data with these classes (none: a regression target)."""

@@ -8,8 +8,8 @@
     sweep = probe_layers(model, data)                 # every layer's resid_post, one forward pass per batch
     sweep.plot().savefig("sva_layers.png")
 
-A result is always fitted three times on the same split with the same penalty search:
-on the real labels, on Hewitt & Liang's control task, and on shuffled labels
+A result is fitted on the same split with the same penalty search on the real labels, on
+Hewitt & Liang's control task, and on ``ProbeConfig.shuffles`` permutations of the labels
 (:mod:`mechscope.probes.controls`). ``k`` makes it a sparse probe (Gurnee et al., 2023):
 the ``k`` inputs whose class means differ most on the training part, then a probe on
 those alone; each control selects its own ``k`` from its own labels.
@@ -64,7 +64,8 @@ class ProbeResult(Result):
     selectivity: float
     """``test_score - control_score``."""
     shuffled_score: float
-    """Test score (on the true labels) of a probe fitted to shuffled labels."""
+    """Mean test score (on the true labels) of probes fitted to shuffled labels
+    (``ProbeConfig.shuffles`` permutations)."""
     chance: float
     """The majority class's test share (classes), or 0 (R² of a constant)."""
     direction: Float[Tensor, "d"]
@@ -91,10 +92,13 @@ def probe_features(
     real, real_features, _ = _fit(x, data.labels, split, config, data.classes, k)
     control = control_labels(data.labels, types, seed=config.seed + 1)
     control_probe, control_features, _ = _fit(x, control, split, config, data.classes, k)
-    shuffled = shuffled_labels(data.labels, split, seed=config.seed + 2)
-    shuffled_probe, shuffled_features, _ = _fit(x, shuffled, split, config, data.classes, k)
     test = split.test
     score = lambda probe, features, labels: probe.score(x[test][:, features], labels[test])  # noqa: E731
+    shuffled_scores = []
+    for i in range(config.shuffles):
+        shuffled = shuffled_labels(data.labels, split, seed=config.seed + 2 + i)
+        shuffled_probe, shuffled_features, _ = _fit(x, shuffled, split, config, data.classes, k)
+        shuffled_scores.append(score(shuffled_probe, shuffled_features, data.labels))
     test_score = score(real, real_features, data.labels)
     control_score = score(control_probe, control_features, control)
     direction = torch.zeros(x.shape[1])
@@ -106,7 +110,7 @@ def probe_features(
         n_train=len(split.train), n_val=len(split.val), n_test=len(test), penalty=real.penalty,
         train_score=real.score(x[split.train][:, real_features], data.labels[split.train]),
         test_score=test_score, control_score=control_score, selectivity=test_score - control_score,
-        shuffled_score=score(shuffled_probe, shuffled_features, data.labels),
+        shuffled_score=sum(shuffled_scores) / len(shuffled_scores),
         chance=chance(data.labels, split, data.classes), direction=direction,
     )
 
