@@ -56,3 +56,18 @@ def gemma3():
         return mechscope.load_model("gemma3-270m")
     except mechscope.MechscopeError as error:  # package not installed
         pytest.skip(str(error))
+
+
+@pytest.fixture(scope="module")  # module: also covers module-scoped fixtures
+def one_thread():
+    """One intra-op thread for the module, the count put back after: on the shared 2-core
+    machine two threads spin against other processes (a package opts in with an autouse
+    fixture that requests this one)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

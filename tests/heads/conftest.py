@@ -7,14 +7,9 @@ head_roles took 0.45 s on two threads and 0.006 s on one; smollm2-135m's 23 s an
 from __future__ import annotations
 
 import pytest
-import torch
 
 
-@pytest.fixture(autouse=True, scope="module")  # module: also covers module-scoped fixtures
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread(one_thread):
+    """One intra-op thread (tests/conftest.py's one_thread)."""
+    yield

@@ -20,7 +20,7 @@ not text; both would dominate a reconstruction loss. Rows start with BOS by defa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from jaxtyping import Bool, Float
@@ -82,16 +82,23 @@ def collect(
 ) -> list[Float[Tensor, "kept width"]]:
     """Activations of the kept tokens at each named point (row-major order of ``keep``),
     flattened to ``(kept, width)`` on the CPU, running the model no further than needed."""
-    found: dict[str, Tensor] = {}
     keep_here = keep.to(model.device)
+    return read_points(model, names, batch, lambda tensor: tensor[keep_here].flatten(1).cpu())
 
-    def read(tensor: Tensor, hook) -> None:
-        found[hook.name] = tensor.detach()[keep_here].flatten(1).cpu()
+
+@torch.no_grad()
+def read_points(model, names: Sequence[str], batch: TokenBatch, read: Callable[[Tensor], Tensor]) -> list[Tensor]:
+    """``read(activation)`` at each named point, in the order of ``names``, running the
+    model no further than the deepest of them (see the module docstring)."""
+    found: dict[str, Tensor] = {}
+
+    def hook(tensor: Tensor, point) -> None:
+        found[point.name] = read(tensor.detach())
         if len(found) == len(names):
             raise _StopForward
 
     try:
-        with model.hooks(fwd=[(name, read) for name in names]):
+        with model.hooks(fwd=[(name, hook) for name in names]):
             model.forward(batch)
     except _StopForward:
         pass

@@ -44,6 +44,9 @@ class ModelIdentity:
     """A few evenly spaced values of every parameter, in sorted order of names."""
     dtype: str
     """The model's parameter dtype at harvest (informative only)."""
+    model_type: str | None = None
+    """Hugging Face's ``config.model_type`` (``llama``, ``gemma3_text`` …), for formats that
+    name it (llama.cpp control vectors); None in manifests written before it was recorded."""
 
     @classmethod
     def of(cls, model) -> ModelIdentity:
@@ -58,7 +61,8 @@ class ModelIdentity:
         tokenizer = model.tokenizer
         digest.update(repr((len(tokenizer), tokenizer(_PROBE_TEXT)["input_ids"])).encode())
         values = tuple(float(v) for v in torch.cat(sample).tolist())
-        return cls(name=model.name, structure=digest.hexdigest(), weights_sample=values, dtype=str(model.dtype))
+        return cls(name=model.name, structure=digest.hexdigest(), weights_sample=values, dtype=str(model.dtype),
+                   model_type=cfg.model_type)
 
     def matches(self, other: ModelIdentity) -> bool:
         if self.structure != other.structure or len(self.weights_sample) != len(other.weights_sample):
@@ -72,7 +76,7 @@ class ModelIdentity:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelIdentity:
         return cls(name=data["name"], structure=data["structure"], weights_sample=tuple(data["weights_sample"]),
-                   dtype=data["dtype"])
+                   dtype=data["dtype"], model_type=data.get("model_type"))
 
 
 def model_mismatch(out_dir: Path, stored: ModelIdentity, current: ModelIdentity) -> str:

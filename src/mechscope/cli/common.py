@@ -264,3 +264,16 @@ def files_digest(directory: Path) -> str:
 def safe_stem(text: str) -> str:
     """A file-name-safe version of a model name or path."""
     return "".join(c if c.isalnum() or c in "-._" else "_" for c in Path(text).name or text)
+
+
+def parse_numbers(option: str, text: str, cast: type = int) -> list:
+    """``"0,4,8"`` → ``[0, 4, 8]`` (``cast`` each); anything else is refused naming ``option``."""
+    try:
+        values = [cast(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        example = "0,4,8" if cast is int else "1,2,4"
+        raise InputError(f"{option} takes comma-separated {'integers' if cast is int else 'numbers'} such as "
+                         f"{example}; received {text!r}")
+    return values

@@ -13,6 +13,9 @@
     mechscope explain smollm2-135m sae/ --store acts/           # explain SAE latents (or neurons)
     mechscope score smollm2-135m sae/ --store acts/             # score explanations, with controls
     mechscope runs list                      # what the results store holds
+    mechscope probe smollm2-135m --data sva-number   # linear probes per layer, with controls
+    mechscope steer smollm2-135m --pairs weddings --prompt "I went up to my friend and said"
+    mechscope steer sweep smollm2-135m --pairs weddings   # layer x strength, against random directions
 
 Bad input prints one line, ``error: …``, and exits with status 2; never a traceback.
 """
@@ -124,9 +127,9 @@ def predict(
 
 def _register_technique_commands() -> None:
     """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
-    from mechscope.cli import circuit, explain, heads, investigate, lens, patch, runs, sae, tasks
+    from mechscope.cli import circuit, explain, heads, investigate, lens, patch, probe, runs, sae, steer, tasks
 
-    for module in (investigate, tasks, lens, patch, heads, circuit, sae, explain, runs):
+    for module in (investigate, tasks, lens, patch, heads, circuit, sae, probe, steer, explain, runs):
         module.register(app)
 
 
