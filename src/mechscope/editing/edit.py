@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +125,31 @@ def edited(model, edit: Edit | Sequence[LayerUpdate]) -> Iterator:
         with torch.no_grad():
             for weight, original in saved.values():
                 weight.copy_(original)
+
+
+def in_turn(model, requests: Sequence[EditRequest],
+            compute: Callable[[EditRequest], tuple[LayerUpdate, object]]) -> tuple[list[LayerUpdate], list]:
+    """Each request's update computed on the model carrying the earlier ones (ROME, FT-L);
+    returns the updates and whatever ``compute`` reported with each."""
+    updates: list[LayerUpdate] = []
+    reports = []
+    for request in requests:
+        with edited(model, updates):
+            update, report = compute(request)
+        updates.append(update)
+        reports.append(report)
+    return updates, reports
+
+
+def check_requests(requests: Sequence[EditRequest] | EditRequest) -> tuple[EditRequest, ...]:
+    """Requests as a non-empty tuple, or a clear error."""
+    requests = (requests,) if isinstance(requests, EditRequest) else tuple(requests)
+    if not requests:
+        raise InputError("no edit requests given; pass at least one (make_request or make_requests)")
+    for request in requests:
+        if not isinstance(request, EditRequest):
+            raise InputError(f"expected EditRequest objects; received {type(request).__name__}")
+    return requests
 
 
 def save_edit(edit: Edit, path: str | Path) -> Path:

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mechscope.editing.edit import Edit, LayerUpdate, edited
+from mechscope.editing.edit import Edit, LayerUpdate, check_requests, in_turn
 from mechscope.editing.layer import resolve_layer
-from mechscope.editing.rome import _check_requests
 from mechscope.errors import InputError
 from mechscope.facts.counterfact import EditRequest
 from mechscope.hooks.replay import record_block_inputs, replay_names, run_from
@@ -58,18 +57,17 @@ class FtConfig:
 def ft_l(model, requests: Sequence[EditRequest], *, config: FtConfig = FtConfig(),
          progress: bool = False) -> Edit:
     """An FT-L edit for ``requests`` (fine-tuned in turn), computed without changing the model."""
-    requests = _check_requests(requests)
+    requests = check_requests(requests)
     started = time.perf_counter()
     layer = resolve_layer(model, config.layer)
     digest = weights_hash(model)
-    updates: list[LayerUpdate] = []
-    losses = []
     eye = torch.eye(model.cfg.d_model, device=model.device, dtype=model.dtype)
-    for request in requests:
-        with edited(model, updates):
-            delta, trace = _finetune(model, request, layer, config)
-        updates.append(LayerUpdate(layer=layer, left=delta, right=eye))
-        losses.append(trace)
+
+    def tune(request: EditRequest) -> tuple[LayerUpdate, list[float]]:
+        delta, losses = _finetune(model, request, layer, config)
+        return LayerUpdate(layer=layer, left=delta, right=eye), losses
+
+    updates, losses = in_turn(model, requests, tune)
     info = {"layer": layer, "losses": losses, "seconds": time.perf_counter() - started}
     return Edit(method="ft-l", updates=tuple(updates), requests=requests, model=model.name, model_hash=digest,
                 info=info)

@@ -28,9 +28,8 @@ import torch
 
 from mechscope.editing.context import at_subject, context_templates, subject_keys, with_prefixes
 from mechscope.editing.covariance import CovarianceConfig, key_covariances
-from mechscope.editing.edit import Edit, LayerUpdate, edited
+from mechscope.editing.edit import Edit, LayerUpdate, check_requests, edited
 from mechscope.editing.layer import resolve_layer
-from mechscope.editing.rome import _check_requests
 from mechscope.editing.values import ValueConfig, optimize_value
 from mechscope.errors import InputError
 from mechscope.facts.counterfact import EditRequest
@@ -72,7 +71,7 @@ def memit_layers(model, config: MemitConfig) -> tuple[int, ...]:
 def memit(model, requests: Sequence[EditRequest], *, config: MemitConfig = MemitConfig(),
           progress: bool = False) -> Edit:
     """A MEMIT edit of ``model`` for all ``requests`` at once, computed without changing it."""
-    requests = _check_requests(requests)
+    requests = check_requests(requests)
     started = time.perf_counter()
     layers = memit_layers(model, config)
     digest = weights_hash(model)

@@ -31,7 +31,7 @@ import torch
 
 from mechscope.editing.context import context_templates, subject_keys, with_prefixes
 from mechscope.editing.covariance import CovarianceConfig, key_covariance
-from mechscope.editing.edit import Edit, LayerUpdate, edited
+from mechscope.editing.edit import Edit, LayerUpdate, check_requests, in_turn
 from mechscope.editing.layer import resolve_layer
 from mechscope.editing.values import ValueConfig, optimize_value
 from mechscope.errors import InputError
@@ -62,22 +62,17 @@ class RomeConfig:
 def rome(model, requests: Sequence[EditRequest], *, config: RomeConfig = RomeConfig(),
          progress: bool = False) -> Edit:
     """A ROME edit of ``model`` for ``requests`` (applied in turn), computed without changing it."""
-    requests = _check_requests(requests)
+    requests = check_requests(requests)
     started = time.perf_counter()
     layer = resolve_layer(model, config.layer)
     digest = weights_hash(model)
     stats = key_covariance(model, layer, config=config.covariance, progress=progress)
     inverse_metric = _regularized(stats.matrix, config.ridge)
     templates = context_templates(model)
-    updates: list[LayerUpdate] = []
-    info = {"layer": layer, "covariance_tokens": stats.n_tokens, "losses": [], "target_prob": []}
-    for request in requests:
-        with edited(model, updates):
-            update, value = _rank_one(model, request, layer, inverse_metric, templates, config.value)
-        updates.append(update)
-        info["losses"].append(list(value.losses))
-        info["target_prob"].append(value.target_prob)
-    info["seconds"] = time.perf_counter() - started
+    updates, values = in_turn(model, requests, lambda request: _rank_one(
+        model, request, layer, inverse_metric, templates, config.value))
+    info = {"layer": layer, "covariance_tokens": stats.n_tokens, "losses": [list(v.losses) for v in values],
+            "target_prob": [v.target_prob for v in values], "seconds": time.perf_counter() - started}
     return Edit(method="rome", updates=tuple(updates), requests=requests, model=model.name, model_hash=digest,
                 info=info)
 
@@ -101,13 +96,3 @@ def _regularized(matrix: torch.Tensor, ridge: float):
     c = c + ridge * c.diagonal().mean() * torch.eye(c.shape[0], dtype=c.dtype)
     factor = torch.linalg.cholesky(c)
     return lambda x: torch.cholesky_solve(x.reshape(-1, 1).to(c.dtype).cpu(), factor)[:, 0].to(x.device)
-
-
-def _check_requests(requests: Sequence[EditRequest]) -> tuple[EditRequest, ...]:
-    requests = (requests,) if isinstance(requests, EditRequest) else tuple(requests)
-    if not requests:
-        raise InputError("no edit requests given; pass at least one (make_request or make_requests)")
-    for request in requests:
-        if not isinstance(request, EditRequest):
-            raise InputError(f"expected EditRequest objects; received {type(request).__name__}")
-    return requests
