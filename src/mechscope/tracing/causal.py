@@ -14,15 +14,16 @@ clean state at a time is restored into the noised run: a layer's output at one t
 score is p(answer) at the last token, averaged over the noise samples.
 
 **Fast path.** The noised run is made once and cached. Restorations that start at the
-same layer and token run together as one batch, a copy of the noised samples per cell
-(for all three kinds at once): each copy starts at its window's first layer from the
-cached residual, and at its token (the subject's tokens share the subject's first
-token), earlier positions' keys and values coming from the cache, since nothing before
-the restored token changes; restoring a token before the subject restores what is
-already there, so those cells take the corrupted score; only the last position's logits
-are computed (:mod:`mechscope.hooks.replay`). :func:`causal_trace_reference` is the
-paper's algorithm, one full forward of the clean and noised rows per cell, and the tests
-hold the two equal.
+same block and token run together as one batch, a copy of the noised samples per cell
+(all kinds at once). Nothing before the restored token changes, so each copy starts at
+that token, earlier positions' keys and values coming from the cache; a restored MLP or
+attention window starts at its first layer, a restored layer output l is the residual
+block l+1 starts from (the last layer's output matters only at the last token, where it
+gives the clean run). Restoring a token before the subject restores what is already
+there, so those cells take the corrupted score. Only the last position's logits are
+computed (:mod:`mechscope.hooks.replay`). :func:`causal_trace_reference` is the paper's
+algorithm, one full forward of the clean and noised rows per cell; the tests hold the two
+equal.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -40,6 +42,10 @@ from mechscope.hooks.replay import record_block_inputs, replay_names, run_from
 from mechscope.hooks.tokens import TokenBatch
 from mechscope.tracing.config import KINDS, TraceConfig
 from mechscope.tracing.result import CausalTrace
+
+
+RESIDUAL = "hook_resid_post"
+"""A restored layer output is simply the residual the next block starts from."""
 
 
 @dataclass(frozen=True)
@@ -98,37 +104,54 @@ def causal_trace(model, fact: Fact, *, config: TraceConfig = TraceConfig(),
         logits, cache = model.run_with_cache(noised, names=replay_names(model))
     low = float(logits[:, -1].float().softmax(-1)[:, setup.answer].mean())
     scores = torch.full((len(config.kinds), n_layers, n_pos), low)
+    high = float(clean_logits[0, -1].float().softmax(-1)[setup.answer])
+    for k, kind in enumerate(config.kinds):  # the last layer's output reaches the answer only at the last token
+        if KINDS[kind].hook == RESIDUAL:
+            scores[k, n_layers - 1, n_pos - 1] = high
     readout = torch.full((samples,), n_pos - 1)
     per_run = max(1, config.max_rows // samples)
     for (first_layer, start), cells in _groups(model, config, setup.span, n_pos).items():
         for chunk in (cells[i : i + per_run] for i in range(0, len(cells), per_run)):
-            hooks = _restorers(clean, chunk, start, samples)
-            out = run_from(model, inputs, cache, layer=first_layer, start=start, copies=len(chunk),
-                           readout=readout, fwd=hooks)
+            resid = cache["resid_pre", first_layer][:, start:].repeat(len(chunk), 1, 1)
+            for copy, cell in enumerate(chunk):
+                if cell.resid is not None:  # a restored layer output is the next block's input
+                    resid[copy * samples : (copy + 1) * samples, 0] = clean[cell.resid][0, start]
+            out = run_from(model, inputs, cache, layer=first_layer, start=start, copies=len(chunk), resid=resid,
+                           readout=readout, fwd=_restorers(clean, chunk, start, samples))
             probs = out.float().softmax(-1)[:, setup.answer].view(len(chunk), samples).mean(1).cpu()
-            for (kind, layer, token, _), p in zip(chunk, probs):
-                scores[kind, layer, token] = p
-    high = float(clean_logits[0, -1].float().softmax(-1)[setup.answer])
+            for cell, p in zip(chunk, probs):
+                scores[cell.kind, cell.layer, cell.token] = p
     return _result(model, fact, config, setup, scores, low, high)
 
 
-Cell = tuple[int, int, int, tuple[str, ...]]
-"""(kind index, layer, token, hook names restored)."""
+class Cell(NamedTuple):
+    """One restoration: which state, at which layer and token, and how it is written."""
+
+    kind: int
+    layer: int
+    token: int
+    hooks: tuple[str, ...]
+    """Hook points whose clean value is written at the token (a window of MLP/attention outputs)."""
+    resid: str | None
+    """A layer output restored by starting the next block from it (``hidden``)."""
 
 
 def _groups(model, config: TraceConfig, span: range, n_pos: int) -> dict[tuple[int, int], list[Cell]]:
-    """Cells by (first layer to run, first position to run). A restoration at token t changes
-    nothing before t; the subject's tokens share one start (its first token), each later token
-    starts at itself, so no run recomputes more than a few positions it need not."""
+    """Cells by (first block to run, first position to run). A restoration at token t changes
+    nothing before t, so each run starts at its token; a restored layer output l is the
+    residual block l+1 starts from. The last layer's output needs no run (see the caller)."""
     n_layers = model.cfg.n_layers
     groups: dict[tuple[int, int], list[Cell]] = defaultdict(list)
     for k, kind in enumerate(config.kinds):
         for layer in range(n_layers):
             window = config.layers_of(kind, layer, n_layers)
-            names = tuple(f"blocks.{w}.{KINDS[kind].hook}" for w in window)
             for token in range(span.start, n_pos):
-                start = span.start if token < span.stop else token
-                groups[(window.start, start)].append((k, layer, token, names))
+                if KINDS[kind].hook != RESIDUAL:
+                    names = tuple(f"blocks.{w}.{KINDS[kind].hook}" for w in window)
+                    groups[(window.start, token)].append(Cell(k, layer, token, names, None))
+                elif layer < n_layers - 1:
+                    cell = Cell(k, layer, token, (), f"blocks.{layer}.{KINDS[kind].hook}")
+                    groups[(layer + 1, token)].append(cell)
     return groups
 
 
@@ -136,9 +159,9 @@ def _restorers(clean, cells: list[Cell], start: int, samples: int) -> list[tuple
     """Hooks writing, in copy ``c`` (rows of the noised samples), the clean value of its cell's
     token at every hook point its cell restores."""
     targets: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for copy, (_, _, token, names) in enumerate(cells):
-        for name in names:
-            targets[name].append((copy, token))
+    for copy, cell in enumerate(cells):
+        for name in cell.hooks:
+            targets[name].append((copy, cell.token))
 
     def hook(tensor: Tensor, point) -> Tensor:
         tensor = tensor.clone()
