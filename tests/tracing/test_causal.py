@@ -49,6 +49,15 @@ def test_noise_is_seeded_and_scaled(llama):
     assert causal_trace(llama, FACT, config=TraceConfig(samples=2, seed=2, kinds=("mlp",))).low != a.low
 
 
+def test_restoring_only_the_last_subject_token(llama):
+    full = causal_trace(llama, FACT, config=TraceConfig(samples=2, window=2))
+    last = causal_trace(llama, FACT, config=TraceConfig(samples=2, window=2, tokens="last-subject"))
+    torch.testing.assert_close(last.scores[:, :, 2], full.scores[:, :, 2])
+    assert torch.isnan(last.scores[:, :, [0, 1, 3, 7]]).all()
+    reference = causal_trace_reference(llama, FACT, config=TraceConfig(samples=2, window=2, tokens="last-subject"))
+    torch.testing.assert_close(reference.scores, last.scores, equal_nan=True)
+
+
 def test_window_layers():
     config = TraceConfig(window=10)
     assert config.layers_of("mlp", 0, 30) == range(0, 5)
@@ -79,7 +88,7 @@ def test_plots_render(llama, tmp_path):
 
 @pytest.mark.parametrize(
     "options, message",
-    [(dict(samples=0), "samples must be an integer"), (dict(kinds=("mlp", "heads")), "kinds must be some of"),
+    [(dict(samples=0), "samples must be an integer"), (dict(tokens="first"), "tokens must be one of"), (dict(kinds=("mlp", "heads")), "kinds must be some of"),
      (dict(noise=-1.0), "noise must be"), (dict(window=1.5), "window must be an integer")],
 )
 def test_bad_config(options, message):

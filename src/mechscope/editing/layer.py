@@ -7,7 +7,7 @@
 ROME edits the layer whose MLP (restored with its window, as in the paper's traces) has
 the largest average indirect effect at the subject's last token. Users of the papers'
 code must guess it (rome #27); here it is measured: the built-in facts the model knows
-are traced (``n_facts`` of them, seeded), and the choice is cached per model (by weight
+are traced at their subject's last token (``n_facts`` of them, seeded), and the choice is cached per model (by weight
 hash) under the mechscope cache directory with the numbers behind it.
 """
 
@@ -59,8 +59,8 @@ def choose_edit_layer(model, *, n_facts: int = 16, seed: int = 0, progress: bool
     if not known:
         raise InputError(f"{model.name} knows none of the built-in facts, so no layer can be traced; pass a layer")
     random.Random(seed).shuffle(known)
-    average = average_trace(model, known[:n_facts], config=TraceConfig(kinds=("mlp",)), progress=progress,
-                            keep_traces=False)
+    config = TraceConfig(kinds=("mlp",), tokens="last-subject")  # only what the choice needs
+    average = average_trace(model, known[:n_facts], config=config, progress=progress, keep_traces=False)
     layer, _ = average.peak("mlp", "last subject token")
     effects = tuple(float(x) for x in average.effects[0, BUCKETS.index("last subject token")])
     write_json(path, {"layer": layer, "effects": list(effects), "n_facts": average.n_facts})

@@ -40,7 +40,7 @@ from mechscope.facts.dataset import Fact, attribute_token
 from mechscope.facts.tokens import subject_span
 from mechscope.hooks.replay import record_block_inputs, replay_names, run_from
 from mechscope.hooks.tokens import TokenBatch
-from mechscope.tracing.config import KINDS, TraceConfig
+from mechscope.tracing.config import KINDS, TOKEN_SETS, TraceConfig
 from mechscope.tracing.result import CausalTrace
 
 
@@ -103,11 +103,14 @@ def causal_trace(model, fact: Fact, *, config: TraceConfig = TraceConfig(),
     with model.hooks(fwd=[("hook_embed", _noising(setup, 0))]), record_block_inputs(model) as inputs:
         logits, cache = model.run_with_cache(noised, names=replay_names(model))
     low = float(logits[:, -1].float().softmax(-1)[:, setup.answer].mean())
-    scores = torch.full((len(config.kinds), n_layers, n_pos), low)
+    scores = torch.full((len(config.kinds), n_layers, n_pos), float("nan"))
+    traced = list(TOKEN_SETS[config.tokens](setup.span, n_pos))
+    scores[:, :, [t for t in traced if t < setup.span.start]] = low
     high = float(clean_logits[0, -1].float().softmax(-1)[setup.answer])
     for k, kind in enumerate(config.kinds):  # the last layer's output reaches the answer only at the last token
         if KINDS[kind].hook == RESIDUAL:
-            scores[k, n_layers - 1, n_pos - 1] = high
+            scores[k, n_layers - 1, traced] = low
+            scores[k, n_layers - 1, [t for t in traced if t == n_pos - 1]] = high
     readout = torch.full((samples,), n_pos - 1)
     per_run = max(1, config.max_rows // samples)
     for (first_layer, start), cells in _groups(model, config, setup.span, n_pos).items():
@@ -145,7 +148,7 @@ def _groups(model, config: TraceConfig, span: range, n_pos: int) -> dict[tuple[i
     for k, kind in enumerate(config.kinds):
         for layer in range(n_layers):
             window = config.layers_of(kind, layer, n_layers)
-            for token in range(span.start, n_pos):
+            for token in [t for t in TOKEN_SETS[config.tokens](span, n_pos) if t >= span.start]:
                 if KINDS[kind].hook != RESIDUAL:
                     names = tuple(f"blocks.{w}.{KINDS[kind].hook}" for w in window)
                     groups[(window.start, token)].append(Cell(k, layer, token, names, None))
@@ -181,10 +184,10 @@ def causal_trace_reference(model, fact: Fact, *, config: TraceConfig = TraceConf
     n_layers, n_pos, rows = model.cfg.n_layers, setup.batch.ids.shape[1], config.samples + 1
     batch = TokenBatch(setup.batch.ids.repeat(rows, 1), setup.batch.attention_mask.repeat(rows, 1))
     noise = ("hook_embed", _noising(setup, 1))
-    scores = torch.empty(len(config.kinds), n_layers, n_pos)
+    scores = torch.full((len(config.kinds), n_layers, n_pos), float("nan"))
     for k, kind in enumerate(config.kinds):
         for layer in range(n_layers):
-            for token in range(n_pos):
+            for token in TOKEN_SETS[config.tokens](setup.span, n_pos):
                 restore = _from_row_zero(token)
                 names = [(f"blocks.{w}.{KINDS[kind].hook}", restore) for w in config.layers_of(kind, layer, n_layers)]
                 logits = model.run_with_hooks(batch, fwd=[noise, *names])

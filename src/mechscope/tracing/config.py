@@ -30,6 +30,19 @@ KINDS: dict[str, TraceKind] = {
 """The restorable states by name, as the paper's three heatmaps."""
 
 
+def _all_tokens(subject: range, n_pos: int) -> range:
+    return range(n_pos)
+
+
+def _last_subject_token(subject: range, n_pos: int) -> range:
+    return range(subject.stop - 1, subject.stop)
+
+
+TOKEN_SETS = {"all": _all_tokens, "last-subject": _last_subject_token}
+"""Which tokens to restore: every one, or only the subject's last (a tenth of the work, what
+choosing ROME's layer needs); cells left out are NaN."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class TraceConfig:
     """How to corrupt and what to restore."""
@@ -46,6 +59,8 @@ class TraceConfig:
     layers (fewer at the ends), as the paper's code does."""
     kinds: tuple[str, ...] = ("hidden", "mlp", "attn")
     """Which states to restore (keys of :data:`KINDS`)."""
+    tokens: str = "all"
+    """Which tokens to restore (a key of :data:`TOKEN_SETS`)."""
     seed: int = 1
     """Seeds the noise; every cell of one trace sees the same noise samples."""
     max_rows: int = 512
@@ -60,6 +75,8 @@ class TraceConfig:
             raise InputError(f"TraceConfig.noise must be a non-negative number; received {self.noise!r}")
         if self.noise_std is not None and (not isinstance(self.noise_std, (int, float)) or self.noise_std < 0):
             raise InputError(f"TraceConfig.noise_std must be a non-negative number or None; received {self.noise_std!r}")
+        if self.tokens not in TOKEN_SETS:
+            raise InputError(f"TraceConfig.tokens must be one of {', '.join(TOKEN_SETS)}; received {self.tokens!r}")
         unknown = [kind for kind in self.kinds if kind not in KINDS]
         if unknown or not self.kinds:
             raise InputError(f"TraceConfig.kinds must be some of {', '.join(KINDS)}; received {self.kinds!r}")
