@@ -16,6 +16,8 @@
     mechscope probe smollm2-135m --data sva-number   # linear probes per layer, with controls
     mechscope steer smollm2-135m --pairs weddings --prompt "I went up to my friend and said"
     mechscope steer sweep smollm2-135m --pairs weddings   # layer x strength, against random directions
+    mechscope trace smollm2-135m --facts known.json  # causal tracing of facts
+    mechscope edit smollm2-135m --prompt "{} is in" --subject Paris --target Rome   # ROME
 
 Bad input prints one line, ``error: …``, and exits with status 2; never a traceback.
 """
@@ -127,9 +129,9 @@ def predict(
 
 def _register_technique_commands() -> None:
     """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
-    from mechscope.cli import circuit, explain, heads, investigate, lens, patch, probe, runs, sae, steer, tasks
+    from mechscope.cli import circuit, edit, explain, heads, investigate, lens, patch, probe, runs, sae, steer, tasks, trace
 
-    for module in (investigate, tasks, lens, patch, heads, circuit, sae, probe, steer, explain, runs):
+    for module in (investigate, tasks, lens, patch, heads, circuit, sae, probe, steer, trace, edit, explain, runs):
         module.register(app)
 
 

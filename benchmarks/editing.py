@@ -1,0 +1,88 @@
+"""ROME, MEMIT and FT-L against the unedited model on CounterFact-style requests.
+
+    python benchmarks/editing.py                          # smollm2-135m, 100 requests, all methods
+    python benchmarks/editing.py --model gemma3-270m
+    python benchmarks/editing.py --quick                  # 8 requests, short generations
+    python benchmarks/editing.py --methods rome --no-generation
+
+Requests come from the built-in facts the model knows (:func:`mechscope.facts.make_requests`,
+seed 0). ROME and FT-L edit one request at a time, MEMIT edits all of them at once. The
+edit layer is the traced one (:func:`mechscope.editing.choose_edit_layer`) unless
+``--layer`` names it; the key covariance comes from the offline corpus (tokens and time
+printed). Prints the table (ES, PS, NS, S, fluency, consistency, seconds per edit) and
+writes ``benchmarks/results/editing_<model>[_quick].json`` and ``.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import mechscope
+from mechscope.editing import (
+    CovarianceConfig,
+    EvalConfig,
+    EvaluationTable,
+    choose_edit_layer,
+    evaluate_edits,
+    key_covariance,
+    reference_texts,
+)
+from mechscope.editing.memit import MemitConfig, memit_layers
+from mechscope.facts import builtin_facts, known_facts, make_requests
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("-n", type=int, default=100, help="requests")
+    parser.add_argument("--methods", default="unedited,rome,memit,ft-l")
+    parser.add_argument("--layer", type=int, default=None)
+    parser.add_argument("--no-generation", action="store_true")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    n = 8 if args.quick else args.n
+    config = EvalConfig(generation=not args.no_generation, max_new_tokens=20 if args.quick else 60)
+    model = mechscope.load_model(args.model)
+    known = known_facts(model, builtin_facts())
+    print(known.summary(), flush=True)
+    requests = make_requests(known.facts, n=n, seed=0)
+    started = time.perf_counter()
+    layer = args.layer if args.layer is not None else choose_edit_layer(model).layer
+    layers = memit_layers(model, MemitConfig(layers=None) if args.layer is None else
+                          MemitConfig(layers=tuple(range(max(0, layer - 4), layer + 1))))
+    print(f"edit layer {layer} (MEMIT layers {list(layers)}), chosen in {time.perf_counter() - started:.0f}s",
+          flush=True)
+    covariance = {}
+    for at in sorted({layer, *layers}):
+        stats = key_covariance(model, at, config=CovarianceConfig())
+        covariance[at] = {"tokens": stats.n_tokens, "seconds": round(stats.seconds, 1)}
+    print(f"key covariance: {covariance}", flush=True)
+    references = reference_texts(model, requests, config=config) if config.generation else {}
+    rows = []
+    for method in args.methods.split(","):
+        t0 = time.perf_counter()
+        row = evaluate_edits(model, requests, method=None if method == "unedited" else method, layer=args.layer,
+                             config=config, references=references)
+        rows.append(row)
+        print(f"{method}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.summary().items())
+              + f"; edits {row.edit_seconds:.0f}s, all {time.perf_counter() - t0:.0f}s", flush=True)
+    table = EvaluationTable(rows=tuple(rows))
+    print(table.markdown())
+    stem = f"editing_{args.model}{'_quick' if args.quick else ''}"
+    summary = {"model": args.model, "requests": len(requests), "known_facts": len(known.facts),
+               "checked_facts": known.total, "layer": layer, "memit_layers": list(layers), "covariance": covariance,
+               "eval": vars(config), "table": table.markdown(),
+               "rows": [{k: v for k, v in r.to_dict().items() if k != "cases"} for r in rows],
+               "examples": {r.method: [list(c.generations) for c in r.cases[:3]] for r in rows}}
+    (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    table.plot().savefig(RESULTS / f"{stem}.png", dpi=110)
+    print(f"wrote {RESULTS / stem}.json and .png")
+
+
+if __name__ == "__main__":
+    main()

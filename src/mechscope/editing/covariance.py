@@ -1,0 +1,190 @@
+"""The second moment of MLP keys, ``C = E[k kᵀ]``, that ROME and MEMIT's updates are scaled by.
+
+::
+
+    stats = key_covariance(model, layer=12)          # cached: computed once per model and layer
+    stats.matrix, stats.n_tokens, stats.seconds       # (d_mlp, d_mlp), how many tokens, how long it took
+
+A key is the input of a layer's MLP output projection (``mlp.hook_post``) at one token.
+C is averaged over ``n_tokens`` tokens of the offline corpus (rows of ``seq_len``
+tokens, BOS positions left out; the paper used 100,000 Wikipedia samples, which takes
+hours; a few hundred thousand tokens take a minute or two on a laptop CPU). The forward
+pass stops after the deepest layer asked for, and several layers are collected in one
+pass. Results are cached as safetensors under the mechscope cache directory, keyed by
+the model's weight hash, the layer and the corpus settings, and written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from jaxtyping import Float
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from mechscope.corpus import default_texts, stdlib_texts, token_batches
+from mechscope.errors import InputError
+from mechscope.models.cache import cache_root
+from mechscope.models.identity import weights_hash
+from mechscope.activations.harvest import corpus_hash
+
+CORPORA: dict[str, Callable[[], list[str]]] = {
+    "default": default_texts,
+    "large": lambda: default_texts() + stdlib_texts(),
+}
+"""Offline corpora by name (``large`` adds the standard library's docstrings and comments)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CovarianceConfig:
+    """Where the key statistics come from."""
+
+    n_tokens: int = 100_000
+    """Tokens to average over (fewer if the corpus has fewer)."""
+    corpus: str = "large"
+    """A key of :data:`CORPORA`."""
+    seq_len: int = 128
+    """Tokens per row."""
+    batch_size: int = 8
+    """Rows per forward pass."""
+    texts: tuple[str, ...] | None = None
+    """Your own texts instead of a named corpus (their hash keys the cache)."""
+
+    def __post_init__(self) -> None:
+        for name, least in (("n_tokens", 1), ("seq_len", 2), ("batch_size", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise InputError(f"CovarianceConfig.{name} must be an integer of at least {least}; received {value!r}")
+        if self.texts is not None and (not isinstance(self.texts, tuple) or not all(isinstance(t, str) for t in self.texts)):
+            raise InputError("CovarianceConfig.texts must be a tuple of strings or None")
+        if self.corpus not in CORPORA:
+            raise InputError(f"CovarianceConfig.corpus must be one of {', '.join(CORPORA)}; received {self.corpus!r}")
+
+    @property
+    def tag(self) -> str:
+        source = self.corpus if self.texts is None else "texts" + corpus_hash(self.texts)[:12]
+        return f"{source}-{self.n_tokens}x{self.seq_len}"
+
+    def load_texts(self) -> list[str]:
+        return list(self.texts) if self.texts is not None else CORPORA[self.corpus]()
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyStatistics:
+    """``E[k kᵀ]`` of one layer's MLP keys."""
+
+    layer: int
+    """The layer."""
+    matrix: Float[Tensor, "d_mlp d_mlp"]
+    """The uncentred second moment (float32)."""
+    n_tokens: int
+    """Tokens averaged over."""
+    seconds: float
+    """How long computing it took (the pass that made it, shared by its layers)."""
+    model_hash: str
+    """Weight hash of the model it was computed on."""
+    corpus: str
+    """The corpus settings' tag."""
+
+
+def cache_path(model_hash: str, layer: int, config: CovarianceConfig) -> Path:
+    """Where the statistics of one layer are cached."""
+    return cache_root() / "covariance" / model_hash / f"layer{layer}-{config.tag}.safetensors"
+
+
+def key_covariance(model, layer: int, *, config: CovarianceConfig = CovarianceConfig(),
+                   progress: bool = True) -> KeyStatistics:
+    """One layer's key statistics, from the cache or computed (and cached)."""
+    return key_covariances(model, [layer], config=config, progress=progress)[layer]
+
+
+def key_covariances(model, layers: Sequence[int], *, config: CovarianceConfig = CovarianceConfig(),
+                    progress: bool = True) -> dict[int, KeyStatistics]:
+    """Several layers' key statistics; the missing ones are computed in one pass."""
+    for layer in layers:
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < model.cfg.n_layers:
+            raise InputError(f"layer must be in 0..{model.cfg.n_layers - 1} for {model.name}; received {layer!r}")
+    digest = weights_hash(model)
+    found = {layer: _read(cache_path(digest, layer, config), layer, digest, config) for layer in layers}
+    missing = sorted(layer for layer, stats in found.items() if stats is None)
+    if missing:
+        for stats in _compute(model, missing, config, digest, progress):
+            _write(stats, cache_path(digest, stats.layer, config))
+            found[stats.layer] = stats
+    return found
+
+
+class _Stop(Exception):
+    """Raised by the deepest hook: nothing after it is needed."""
+
+
+@torch.no_grad()
+def _compute(model, layers: list[int], config: CovarianceConfig, digest: str, progress: bool) -> list[KeyStatistics]:
+    d_mlp = model.cfg.d_mlp
+    sums = {layer: torch.zeros(d_mlp, d_mlp, dtype=torch.float64) for layer in layers}
+    keep: Tensor | None = None
+    deepest = max(layers)
+
+    def collect(layer: int):
+        def hook(keys: Tensor, point) -> None:
+            flat = keys[keep].float()
+            sums[layer] += (flat.T @ flat).double().cpu()
+            if layer == deepest:
+                raise _Stop
+
+        return hook
+
+    hooks = [(f"blocks.{layer}.mlp.hook_post", collect(layer)) for layer in layers]
+    batches = token_batches(model, config.load_texts(), seq_len=config.seq_len, batch_size=config.batch_size)
+    bos = model.tokenizer.bos_token_id
+    counted, started = 0, time.perf_counter()
+    bar = tqdm(total=config.n_tokens, desc=f"key covariance, layers {layers}", unit="tok", disable=not progress,
+               leave=False)
+    with model.hooks(fwd=hooks):
+        for ids in batches:
+            ids = ids[: max(1, -(-(config.n_tokens - counted) // config.seq_len))].to(model.device)
+            keep = ids != bos if bos is not None else torch.ones_like(ids, dtype=torch.bool)
+            try:
+                model(ids)
+            except _Stop:
+                pass
+            counted += int(keep.sum())
+            bar.update(int(keep.sum()))
+            if counted >= config.n_tokens:
+                break
+    bar.close()
+    seconds = time.perf_counter() - started
+    return [KeyStatistics(layer=layer, matrix=(sums[layer] / counted).float(), n_tokens=counted, seconds=seconds,
+                          model_hash=digest, corpus=config.tag) for layer in layers]
+
+
+def _read(path: Path, layer: int, digest: str, config: CovarianceConfig) -> KeyStatistics | None:
+    if not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        matrix = load_file(path)["matrix"]
+    except Exception:  # a damaged entry is recomputed, never trusted
+        return None
+    return KeyStatistics(layer=layer, matrix=matrix, n_tokens=int(meta["n_tokens"]), seconds=float(meta["seconds"]),
+                         model_hash=digest, corpus=config.tag)
+
+
+def _write(stats: KeyStatistics, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file({"matrix": stats.matrix.contiguous()}, tmp,
+                  metadata={"n_tokens": str(stats.n_tokens), "seconds": f"{stats.seconds:.3f}"})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,114 @@
+"""MEMIT (Meng et al. 2023): many facts at once, the change spread over several MLPs.
+
+::
+
+    edit = memit(model, requests)               # layers: the 5 ending at the traced ROME layer
+    with edited(model, edit):
+        ...
+
+For each request a target z for the residual stream after the last edited layer L is
+optimised (:func:`~mechscope.editing.values.optimize_value` with ``site="resid"``). Then,
+layer by layer from the first, with the updates so far applied:
+
+* K: the requests' keys at this layer (averaged over prefixes, as ROME's k*);
+* R: what is still missing at L, ``z − h_L``, divided by the number of layers left;
+* the update ``(λ C + K Kᵀ)⁻¹ K Rᵀ``, the least-squares change that writes R for K while
+  keeping the outputs for the corpus' keys (second moment C, weight λ) in place.
+
+Each layer's update has rank at most the number of requests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from mechscope.editing.context import at_subject, context_templates, subject_keys, with_prefixes
+from mechscope.editing.covariance import CovarianceConfig, key_covariances
+from mechscope.editing.edit import Edit, LayerUpdate, check_requests, edited
+from mechscope.editing.layer import resolve_layer
+from mechscope.editing.values import ValueConfig, optimize_value
+from mechscope.errors import InputError
+from mechscope.facts.counterfact import EditRequest
+from mechscope.models.identity import weights_hash
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemitConfig:
+    """MEMIT's settings (the paper's GPT-2 XL values where they carry over)."""
+
+    layers: tuple[int, ...] | None = None
+    """The edited layers; None takes ``span`` layers ending at the traced ROME layer."""
+    span: int = 5
+    """How many layers when ``layers`` is None."""
+    update_weight: float = 20_000.0
+    """λ, the weight of the corpus keys' second moment against the edits' keys."""
+    value: ValueConfig = field(default_factory=lambda: ValueConfig(clamp_norm=0.75))
+    """The target optimisation (at the residual after the last layer)."""
+    covariance: CovarianceConfig = field(default_factory=CovarianceConfig)
+    """Where the key statistics come from."""
+
+    def __post_init__(self) -> None:
+        if self.layers is not None and (not isinstance(self.layers, tuple) or not self.layers):
+            raise InputError(f"MemitConfig.layers must be a non-empty tuple of layers or None; received {self.layers!r}")
+        if isinstance(self.span, bool) or not isinstance(self.span, int) or self.span < 1:
+            raise InputError(f"MemitConfig.span must be a positive integer; received {self.span!r}")
+        if not isinstance(self.update_weight, (int, float)) or self.update_weight <= 0:
+            raise InputError(f"MemitConfig.update_weight must be positive; received {self.update_weight!r}")
+
+
+def memit_layers(model, config: MemitConfig) -> tuple[int, ...]:
+    """The layers MEMIT edits: the configured ones, checked, or ``span`` ending at the traced layer."""
+    if config.layers is not None:
+        return tuple(sorted({resolve_layer(model, layer) for layer in config.layers}))
+    last = resolve_layer(model, None)
+    return tuple(range(max(0, last - config.span + 1), last + 1))
+
+
+def memit(model, requests: Sequence[EditRequest], *, config: MemitConfig = MemitConfig(),
+          progress: bool = False) -> Edit:
+    """A MEMIT edit of ``model`` for all ``requests`` at once, computed without changing it."""
+    requests = check_requests(requests)
+    started = time.perf_counter()
+    layers = memit_layers(model, config)
+    digest = weights_hash(model)
+    stats = key_covariances(model, list(layers), config=config.covariance, progress=progress)
+    templates = context_templates(model)
+    last = layers[-1]
+    values = [optimize_value(model, r.requested_rewrite, layer=last, site="resid", templates=templates,
+                             config=config.value) for r in requests]
+    targets = torch.stack([v.target for v in values])
+    bare = [(r.requested_rewrite.text, 0, r.requested_rewrite.subject) for r in requests]
+    updates: list[LayerUpdate] = []
+    for i, layer in enumerate(layers):
+        with edited(model, updates):
+            keys = _mean_keys(model, layer, requests, templates)
+            missing = targets - at_subject(model, f"blocks.{last}.hook_resid_post", bare)
+        spread = missing / (len(layers) - i)
+        left = _solve(stats[layer].matrix, keys, config.update_weight)
+        updates.append(LayerUpdate(layer=layer, left=left.to(model.dtype), right=spread.detach().to(model.dtype)))
+    info = {"layers": list(layers), "covariance_tokens": stats[last].n_tokens,
+            "losses": [list(v.losses) for v in values], "target_prob": [v.target_prob for v in values],
+            "seconds": time.perf_counter() - started}
+    return Edit(method="memit", updates=tuple(updates), requests=requests, model=model.name, model_hash=digest,
+                info=info)
+
+
+def _mean_keys(model, layer: int, requests, templates) -> torch.Tensor:
+    """Each request's key at ``layer``, averaged over its prefixed prompts."""
+    keys = []
+    for request in requests:
+        rewrite = request.requested_rewrite
+        items = [(text, offset, rewrite.subject) for text, offset in with_prefixes(templates, rewrite.text)]
+        keys.append(subject_keys(model, layer, items).mean(0))
+    return torch.stack(keys)
+
+
+def _solve(second_moment: torch.Tensor, keys: torch.Tensor, weight: float) -> torch.Tensor:
+    """``(λ C + Kᵀ K)⁻¹ Kᵀ`` for keys K (request, d_mlp): the update's key side (d_mlp, request)."""
+    k = keys.double().cpu()
+    system = weight * second_moment.double() + k.T @ k
+    return torch.linalg.solve(system, k.T).float().to(keys.device)

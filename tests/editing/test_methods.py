@@ -1,0 +1,73 @@
+"""ROME, MEMIT and FT-L make the new target the prediction, on every family, and change
+nothing outside ``edited``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import CONFIGS, request
+
+from mechscope.editing import METHODS, edit_model, edited
+from mechscope.errors import InputError
+
+
+def _weights(model):
+    return {name: param.detach().clone() for name, param in model.hf_model.named_parameters()}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_edit_makes_the_target_the_prediction(tiny, method, tmp_path, monkeypatch):
+    monkeypatch.setenv("MECHSCOPE_CACHE_DIR", str(tmp_path))
+    req = request(tiny)
+    target = tiny.tokenizer.convert_tokens_to_ids("rome")
+    before = _weights(tiny)
+    with torch.no_grad():
+        assert int(tiny(req.requested_rewrite.text)[0, -1].argmax()) != target
+    edit = edit_model(tiny, [req], method=method, config=CONFIGS[method])
+    assert all(torch.equal(before[n], p) for n, p in tiny.hf_model.named_parameters())  # computing changes nothing
+    with edited(tiny, edit), torch.no_grad():
+        assert int(tiny(req.requested_rewrite.text)[0, -1].argmax()) == target
+    assert all(torch.equal(before[n], p) for n, p in tiny.hf_model.named_parameters())
+    assert edit.layers == (0,) and edit.method == method
+
+
+def test_rome_writes_the_value_exactly(llama, tmp_path, monkeypatch):
+    """The rank-one update maps the bare prompt's key onto the optimised value."""
+    monkeypatch.setenv("MECHSCOPE_CACHE_DIR", str(tmp_path))
+    from mechscope.editing.context import subject_keys
+
+    req = request(llama)
+    edit = edit_model(llama, [req], method="rome", config=CONFIGS["rome"])
+    (update,) = edit.updates
+    key = subject_keys(llama, 0, [(req.requested_rewrite.text, 0, "eiffel tower")])[0]
+    w_out = llama.adapter.W_out(0)
+    with edited(llama, edit):
+        new = key @ llama.adapter.W_out(0)
+    torch.testing.assert_close(new - key @ w_out, (key @ update.left) @ update.right)
+    assert update.left.shape == (llama.cfg.d_mlp, 1)
+    torch.testing.assert_close(update.left.norm(), torch.tensor(1.0))
+
+
+def test_sequential_requests_are_computed_on_the_edited_model(llama, tmp_path, monkeypatch):
+    monkeypatch.setenv("MECHSCOPE_CACHE_DIR", str(tmp_path))
+    from mechscope.facts import make_request
+
+    first, second = request(llama), make_request("located in city of {}", "cat", "berlin", model=llama)
+    both = edit_model(llama, [first, second], method="rome", config=CONFIGS["rome"])
+    alone = edit_model(llama, [first], method="rome", config=CONFIGS["rome"])
+    with edited(llama, alone):
+        after = edit_model(llama, [second], method="rome", config=CONFIGS["rome"])
+    assert len(both.updates) == 2
+    torch.testing.assert_close(both.updates[0].delta, alone.updates[0].delta)
+    torch.testing.assert_close(both.updates[1].delta, after.updates[0].delta)
+    assert not torch.allclose(after.updates[0].delta, edit_model(llama, [second], method="rome",
+                                                                 config=CONFIGS["rome"]).updates[0].delta)
+
+
+def test_bad_layer_and_method(llama):
+    with pytest.raises(InputError, match=r"layer must be in 0\.\.1"):
+        edit_model(llama, [request(llama)], method="rome", layer=5)
+    with pytest.raises(InputError, match="unknown editing method 'romee'.*did you mean 'rome'"):
+        edit_model(llama, [request(llama)], method="romee")
+    with pytest.raises(InputError, match="no edit requests"):
+        edit_model(llama, [], method="ft-l", layer=0)
