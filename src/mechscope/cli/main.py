@@ -8,6 +8,7 @@
     mechscope heads smollm2-135m             # attention-head roles
     mechscope patch smollm2-135m --task ioi  # activation patching
     mechscope circuit smollm2-135m --task ioi --method eap-ig   # circuit discovery, faithfulness
+    mechscope toys grokking --quick          # a finding of the field reproduced on a toy model
 
 Bad input prints one line, ``error: …``, and exits with status 2; never a traceback.
 """
@@ -119,9 +120,9 @@ def predict(
 
 def _register_technique_commands() -> None:
     """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
-    from mechscope.cli import circuit, heads, lens, patch, sae, tasks
+    from mechscope.cli import circuit, heads, lens, patch, sae, tasks, toys
 
-    for module in (tasks, lens, patch, heads, circuit, sae):
+    for module in (tasks, lens, patch, heads, circuit, sae, toys):
         module.register(app)
 
 

@@ -22,14 +22,15 @@ steps (the ``--quick`` runs).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 from jaxtyping import Int
+from matplotlib.figure import Figure
 from torch import Tensor
 
 from mechscope.errors import InputError
@@ -49,14 +50,20 @@ _ZERO_MLP = 4
 # ----------------------------------------------------------------------- data
 @lru_cache(maxsize=1)
 def text_stream() -> tuple[Int[Tensor, "char"], tuple[str, ...]]:
-    """The standard-library prose as one stream of character ids, and the characters (id 0: any rare one)."""
+    """The standard-library prose as one stream of character ids, and the characters (id 0: any rare one).
+
+    Ids are given by frequency (1: the commonest character); counted with numpy over
+    the code points (a Python loop over the 4.8M characters takes tens of seconds).
+    """
     from mechscope.corpus import stdlib_texts
 
-    text = "\n\n".join(stdlib_texts())
-    common = [c for c, _ in Counter(text).most_common(N_CHARS - 1)]
-    index = {c: i + 1 for i, c in enumerate(common)}
-    ids = torch.tensor([index.get(c, 0) for c in text], dtype=torch.long)
-    return ids, ("<rare>", *common)
+    codes = np.frombuffer("\n\n".join(stdlib_texts()).encode("utf-32-le"), dtype=np.uint32)
+    unique, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+    order = np.argsort(-counts, kind="stable")[: N_CHARS - 1]
+    lookup = np.zeros(len(unique), dtype=np.int64)
+    lookup[order] = np.arange(1, len(order) + 1)
+    chars = ("<rare>", *(chr(int(unique[i])) for i in order))
+    return torch.from_numpy(lookup[inverse]), chars
 
 
 def text_batch(n: int, seq_len: int, *, seed: int, held_out: bool = False) -> Int[Tensor, "batch pos"]:
@@ -267,3 +274,93 @@ def train_formation(config: FormationConfig = FormationConfig(), *, checkpoint_d
             history.setdefault(key, []).insert(0, value)
     return FormationTraining(model=model, history=history, config=config, directory=directory,
                              resumed_from=state.resumed_from)
+
+
+# ------------------------------------------------------------------- analysis
+MEASURES = ("induction_score", "previous_token_score", "icl_score", "eval_loss")
+"""The curves whose phase change is located (see :func:`halfway_step`)."""
+
+
+def halfway_step(steps: list[float], values: list[float]) -> int | None:
+    """First step at which ``values`` has made half its change from the first value to the
+    mean of the last three (None if it never changes by more than 0.05)."""
+    start, end = values[0], sum(values[-3:]) / len(values[-3:])
+    if abs(end - start) < 0.05:
+        return None
+    middle = (start + end) / 2
+    return next((int(s) for s, v in zip(steps, values) if (v - middle) * (end - start) >= 0), None)
+
+
+def steepest_drop_step(steps: list[float], values: list[float], window: int = 3) -> int:
+    """Step at which ``values`` (smoothed over ``window`` evaluations) falls fastest."""
+    v = torch.tensor(values)
+    smooth = torch.nn.functional.avg_pool1d(v.view(1, 1, -1), window, stride=1, padding=window // 2,
+                                            count_include_pad=False).flatten()
+    slope = smooth[1:] - smooth[:-1]
+    return int(steps[int(slope.argmin()) + 1])
+
+
+@dataclass(frozen=True)
+class FormationAnalysis(Result):
+    """When each measure changes, per model: Olsson et al.'s claim is that they change together."""
+
+    labels: tuple[str, ...]
+    """One per run (e.g. ``attention-only``, ``with MLPs``)."""
+    phase_change: dict[str, dict[str, int | None]]
+    """Per run, per measure of :data:`MEASURES`: the step at which it made half its change."""
+    steepest_loss_drop: dict[str, int]
+    """Per run: the step at which the held-out loss falls fastest (the bump in the loss curve)."""
+    spread: dict[str, int | None]
+    """Per run: largest minus smallest of the induction, previous-token and ICL phase-change steps
+    and the steepest loss drop (small against the run's length: they change together)."""
+    final: dict[str, dict[str, float]]
+    """Per run: the last value of each measure."""
+    initial: dict[str, dict[str, float]]
+    """Per run: the value of each measure before training."""
+    steps: dict[str, int]
+    """Per run: steps trained."""
+    histories: dict[str, dict[str, list[float]]]
+    """Per run: the curves (``eval_step``, :data:`MEASURES`, and ``loss`` per step)."""
+
+    def plot(self) -> Figure:
+        from matplotlib.figure import Figure as Fig
+
+        fig = Fig(figsize=(8, 9))
+        axes = fig.subplots(4, 1, sharex=True)
+        titles = ("training loss (nats, smoothed)", "in-context learning score: loss at 90% − at 10% of the context",
+                  "induction score (best head, layers ≥ 1)", "previous-token score (best head, below the last layer)")
+        for (label, h), colour in zip(self.histories.items(), ("tab:blue", "tab:red", "tab:green")):
+            loss = torch.tensor(h["loss"])
+            k = max(1, len(loss) // 100)
+            smooth = torch.nn.functional.avg_pool1d(loss.view(1, 1, -1), k, stride=1).flatten()
+            axes[0].plot(torch.arange(len(smooth)) + k // 2, smooth, color=colour, label=label)
+            for ax, key in zip(axes[1:], ("icl_score", "induction_score", "previous_token_score")):
+                ax.plot(h["eval_step"], h[key], color=colour, label=label)
+            change = self.phase_change[label]["induction_score"]
+            if change is not None:
+                for ax in axes:
+                    ax.axvline(change, color=colour, ls="--", lw=0.8)
+        for ax, title in zip(axes, titles):
+            ax.set_title(title, fontsize=9)
+        axes[0].legend(fontsize=8, loc="upper right")
+        axes[-1].set_xlabel("training step (dashed: induction score halfway)")
+        fig.tight_layout()
+        return fig
+
+
+def analyse_formation(runs: list[FormationTraining]) -> FormationAnalysis:
+    """Locate each measure's phase change in each run."""
+    labels = tuple("attention-only" if r.config.attention_only else "with MLPs" for r in runs)
+    change, drop, spread, final, initial, steps, histories = {}, {}, {}, {}, {}, {}, {}
+    for label, run in zip(labels, runs):
+        h = run.history
+        change[label] = {m: halfway_step(h["eval_step"], h[m]) for m in MEASURES}
+        drop[label] = steepest_drop_step(h["eval_step"], h["eval_loss"])
+        located = [change[label][m] for m in MEASURES[:3]] + [drop[label]]
+        spread[label] = None if None in located else max(located) - min(located)
+        final[label] = {m: h[m][-1] for m in MEASURES}
+        initial[label] = {m: h[m][0] for m in MEASURES}
+        steps[label] = run.config.steps
+        histories[label] = {k: h[k] for k in ("eval_step", "loss", *MEASURES)}
+    return FormationAnalysis(labels=labels, phase_change=change, steepest_loss_drop=drop, spread=spread, final=final,
+                             initial=initial, steps=steps, histories=histories)

@@ -43,7 +43,7 @@ triangle 2/3, tetrahedron 3/4, pentagon 2/5, square antiprism 3/8 ...)."""
 def geometry_config(quick: bool = False) -> SuperpositionConfig:
     """Five features (importance 0.9^i) in two dimensions at four sparsities."""
     return SuperpositionConfig(n_features=5, n_hidden=2, sparsities=(0.0, 0.7, 0.9, 0.97), importance_decay=0.9,
-                               n_seeds=3, steps=1500 if quick else 5000, lr=1e-2)
+                               n_seeds=3, steps=3000 if quick else 6000, lr=1e-2)
 
 
 @dataclass(frozen=True)
