@@ -82,15 +82,17 @@ class AdditionAccuracy(Result):
     """How often a model adds two numbers right, by prompt format."""
 
     model_name: str
+    """The model measured."""
     max_result: int
     """Pairs with ``a + b < max_result`` (``a, b >= 0``)."""
     n_pairs: int
+    """Pairs asked (all of them, or a seeded random sample)."""
     accuracy: dict[str, float]
     """Per prompt format: share of pairs answered exactly."""
     by_result_digits: dict[str, dict[str, float]]
     """Per format: accuracy for one-digit and two-digit results."""
     grid: dict[str, list[list[float]]]
-    """Per format: ``grid[a][b]`` 1 correct, 0 wrong, NaN where ``a + b >= max_result``."""
+    """Per format: ``grid[a][b]`` 1 correct, 0 wrong, NaN where not asked (``a + b >= max_result`` or not sampled)."""
     templates: dict[str, str]
     """The prompt templates used."""
 
@@ -109,14 +111,20 @@ class AdditionAccuracy(Result):
 
 
 def addition_accuracy(model: HookedModel, *, max_result: int = 100, formats: tuple[str, ...] = ("plain", "few_shot"),
-                      progress: bool = True) -> AdditionAccuracy:
-    """Exact-answer accuracy on every ``a + b < max_result`` in each prompt format."""
+                      n_pairs: int | None = None, seed: int = 0, progress: bool = True) -> AdditionAccuracy:
+    """Exact-answer accuracy on ``a + b < max_result`` in each prompt format: every pair,
+    or ``n_pairs`` of them drawn at random (seeded; the same pairs for every format)."""
     unknown = [f for f in formats if f not in PROMPT_FORMATS]
     if unknown:
         raise InputError(f"unknown prompt format {unknown[0]!r}; choose from {', '.join(PROMPT_FORMATS)}")
     if not 2 <= max_result <= 1000:
         raise InputError(f"max_result must be in 2 .. 1000; received {max_result}")
     pairs = addition_pairs(max_result)
+    if n_pairs is not None:
+        if n_pairs < 1:
+            raise InputError(f"n_pairs must be at least 1 or None (every pair); received {n_pairs}")
+        chosen = np.random.default_rng(seed).permutation(len(pairs))[:n_pairs]
+        pairs = [pairs[i] for i in sorted(chosen)]
     accuracy, by_digits, grid = {}, {}, {}
     results = np.array([a + b for a, b in pairs])
     for name in formats:
@@ -127,7 +135,7 @@ def addition_accuracy(model: HookedModel, *, max_result: int = 100, formats: tup
         table = np.full((max_result, max_result), np.nan)
         for (a, b), ok in zip(pairs, correct):
             table[a, b] = float(ok)
-        grid[name] = table.tolist()
+        grid[name] = table.tolist()  # NaN also where a pair was not sampled
     return AdditionAccuracy(model_name=model.name, max_result=max_result, n_pairs=len(pairs), accuracy=accuracy,
                             by_result_digits=by_digits, grid=grid,
                             templates={name: PROMPT_FORMATS[name] for name in formats})

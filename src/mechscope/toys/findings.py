@@ -211,7 +211,8 @@ def arithmetic_findings(*, quick: bool = False, progress: bool = True,
 
     results, numbers, checks = {}, {}, {}
     for name in models[:1] if quick else models:
-        result = addition_accuracy(load_model(name), max_result=20 if quick else 100, progress=progress)
+        result = addition_accuracy(load_model(name), max_result=20 if quick else 100,
+                                   n_pairs=None if quick else 600, progress=progress)
         results[name] = result
         for fmt, value in result.accuracy.items():
             numbers[f"{name} {fmt}"] = value

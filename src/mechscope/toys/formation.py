@@ -39,7 +39,7 @@ from mechscope.heads.sequences import repeated_tokens
 from mechscope.hooks.hooked_model import HookedModel
 from mechscope.results import Result
 from mechscope.toys.gpt2 import ToyShape, toy_gpt2, trainable, word_tokenizer
-from mechscope.toys.training import resumable_training, run_dir, torch_threads
+from mechscope.toys.training import TrainedToy, checkpoint_directory, resumable_training, torch_threads
 
 N_CHARS = 96
 """Text vocabulary: the 95 commonest characters of the corpus, and one id for every other."""
@@ -103,29 +103,39 @@ class FormationConfig:
     data: str = "text"
     """One of :data:`DATA_SOURCES`."""
     n_layers: int = 2
-    d_model: int = 128
+    """Transformer blocks."""
+    d_model: int = 64
+    """Residual width."""
     n_heads: int = 4
-    d_mlp: int = 512
+    """Heads per block."""
+    d_mlp: int = 256
     """MLP width when not attention-only."""
-    seq_len: int = 256
+    seq_len: int = 128
     """Tokens per training sequence (the context)."""
-    batch_size: int = 16
+    batch_size: int = 32
+    """Sequences per step (fresh every step)."""
     steps: int = 3000
-    lr: float = 1e-3
+    """AdamW steps."""
+    lr: float = 3e-3
     """Peak learning rate (linear warm-up over ``warmup`` steps, then constant)."""
     warmup: int = 100
+    """Warm-up steps."""
     weight_decay: float = 0.01
+    """AdamW's weight decay."""
     init_std: float = 0.1
     """Standard deviation of the initial weights (GPT-2's ``initializer_range``). With
     GPT-2's 0.02 the quick model stayed 2,000 steps on a solution that only raises the
     tokens already seen in the context (no induction head); at 0.1 heads formed by step 400."""
-    eval_every: int = 25
+    eval_every: int = 50
     """Steps between measurements."""
     n_eval: int = 64
     """Held-out sequences per measurement."""
     checkpoint_every: int = 500
+    """Steps between checkpoints."""
     seed: int = 0
+    """Seeds the weights and the data."""
     threads: int | None = 1
+    """torch threads while training (None: every core)."""
 
     def __post_init__(self) -> None:
         if self.data not in DATA_SOURCES:
@@ -207,29 +217,17 @@ def head_pattern_scores(model: HookedModel, *, seq_len: int, seed: int = 0) -> d
 
 # ------------------------------------------------------------------- training
 @dataclass(frozen=True)
-class FormationTraining(Result):
-    """A model trained while its induction heads were measured."""
-
-    model: HookedModel
-    history: dict[str, list[float]]
-    """``loss`` per step; per evaluation (``eval_step``): ``eval_loss``, ``icl_score``,
-    ``induction_score`` (best head in layers ≥ 1), ``previous_token_score`` (best head in
-    layers below the last) and every head's scores as ``induction.L.H``, ``previous_token.L.H``."""
-    config: FormationConfig
-    directory: Path | None
-    resumed_from: int | None
-
-    def to_dict(self) -> dict:
-        out = super().to_dict()
-        out["model"] = repr(self.model)
-        return out
+class FormationTraining(TrainedToy):
+    """A model trained while its induction heads were measured. ``history``: ``loss`` per
+    step; per evaluation (``eval_step``): ``eval_loss``, ``icl_score``, ``induction_score``
+    (best head in layers ≥ 1), ``previous_token_score`` (best head in layers below the last)
+    and every head's scores as ``induction.L.H``, ``previous_token.L.H``."""
 
 
 def train_formation(config: FormationConfig = FormationConfig(), *, checkpoint_dir: str | Path | None = "cache",
                     progress: bool = True) -> FormationTraining:
     """Train on ``config.data`` with AdamW (next-token loss on every token), measuring as it goes."""
-    directory = run_dir("formation", config) if checkpoint_dir == "cache" else (
-        Path(checkpoint_dir) if checkpoint_dir is not None else None)
+    directory = checkpoint_directory("formation", config, checkpoint_dir)
     model = formation_model(config)
     params = trainable(model.hf_model)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.99))

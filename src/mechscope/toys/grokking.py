@@ -33,9 +33,8 @@ from torch import Tensor
 
 from mechscope.errors import InputError
 from mechscope.hooks.hooked_model import HookedModel
-from mechscope.results import Result
 from mechscope.toys.gpt2 import ToyShape, toy_gpt2, trainable, word_tokenizer
-from mechscope.toys.training import resumable_training, run_dir, snapshots, torch_threads
+from mechscope.toys.training import TrainedToy, checkpoint_directory, resumable_training, snapshots, torch_threads
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,25 +171,10 @@ def loss_and_accuracy(logits: Float[Tensor, "pair p"], labels: Int[Tensor, "pair
 
 
 @dataclass(frozen=True)
-class GrokkingTraining(Result):
-    """A trained modular-addition model and how training went."""
-
-    model: HookedModel
-    """The trained model (eval mode)."""
-    history: dict[str, list[float]]
-    """``train_loss`` per epoch; ``eval_step`` (epochs taken), ``train_loss``/``test_loss``
-    (nats), ``train_acc``/``test_acc`` and ``weight_norm`` (sum of squared weights) per evaluation."""
-    config: GrokkingConfig
-    """The configuration trained."""
-    directory: Path | None
-    """Checkpoints and weight snapshots (None: not kept)."""
-    resumed_from: int | None
-    """The epoch training resumed from (None: trained from scratch; ``steps``: loaded, nothing trained)."""
-
-    def to_dict(self) -> dict:
-        out = super().to_dict()
-        out["model"] = repr(self.model)
-        return out
+class GrokkingTraining(TrainedToy):
+    """A trained modular-addition model. ``history``: ``train_loss`` per epoch; per evaluation
+    ``eval_step`` (epochs taken), ``eval_train_loss``/``test_loss`` (nats), ``train_acc``/``test_acc``
+    and ``weight_norm`` (sum of squared weights). ``directory`` also holds the weight snapshots."""
 
     @property
     def data(self) -> ModularData:
@@ -216,8 +200,7 @@ def train_grokking(config: GrokkingConfig = GrokkingConfig(), *, checkpoint_dir:
     configuration: a finished run is loaded, an interrupted one resumed); a path keeps it
     there; None keeps nothing (and no snapshots).
     """
-    directory = run_dir("grokking", config) if checkpoint_dir == "cache" else (
-        Path(checkpoint_dir) if checkpoint_dir is not None else None)
+    directory = checkpoint_directory("grokking", config, checkpoint_dir)
     model = grokking_model(config)
     data = modular_data(config.p, config.train_fraction, config.seed)
     params = trainable(model.hf_model)

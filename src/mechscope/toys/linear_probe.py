@@ -35,6 +35,7 @@ class LinearProbe:
     weight: Float[Tensor, "d_model output cls"]
     """Reads raw activations."""
     bias: Float[Tensor, "output cls"]
+    """One bias per output and class."""
 
     def logits(self, acts: Float[Tensor, "n d_model"]) -> Float[Tensor, "n output cls"]:
         return torch.einsum("nd,doc->noc", acts.float(), self.weight) + self.bias

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from mechscope.errors import InputError
 from mechscope.results import Result
-from mechscope.toys.training import resumable_training, run_dir, torch_threads
+from mechscope.toys.training import checkpoint_directory, resumable_training, torch_threads
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,8 +154,7 @@ def train_superposition(config: SuperpositionConfig, *, checkpoint_dir: str | Pa
     ``checkpoint_dir``: None (the default; these train in seconds to minutes), ``"cache"``
     or a path (resumable, and a finished run is loaded).
     """
-    directory = run_dir("superposition", config) if checkpoint_dir == "cache" else (
-        Path(checkpoint_dir) if checkpoint_dir is not None else None)
+    directory = checkpoint_directory("superposition", config, checkpoint_dir)
     n_inst = config.n_instances * config.n_seeds
     model = ReLUOutputModel(n_inst, config.n_features, config.n_hidden, seed=config.seed)
     sparsity = torch.tensor(config.sparsities, dtype=torch.float32).repeat(config.n_seeds)

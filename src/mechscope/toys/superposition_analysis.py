@@ -211,7 +211,9 @@ class Dimensionality(Result):
     near_sticky_uniform: float
     """The same share for values uniform over the observed range of ``D_i`` (the control)."""
     n_hidden: int
+    """Hidden dimensions ``m``."""
     n_features: int
+    """Features ``n``."""
 
     def plot(self) -> Figure:
         from matplotlib.figure import Figure as Fig

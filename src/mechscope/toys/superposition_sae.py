@@ -55,7 +55,9 @@ class SAERecovery(Result):
     n_represented: int
     """True features with ``||W_i|| > REPRESENTED`` (the only ones a hidden-layer SAE can see)."""
     n_features: int
+    """Features of the toy."""
     n_hidden: int
+    """Its hidden dimensions (the SAE's input width)."""
     d_sae: int
     """SAE latents."""
     k: int

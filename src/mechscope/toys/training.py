@@ -29,13 +29,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from mechscope.errors import InputError
+from mechscope.hooks.hooked_model import HookedModel
 from mechscope.models.cache import cache_root
+from mechscope.results import Result
+from mechscope.sae.checkpoint import latest_checkpoint
 
 CHECKPOINT_FORMAT = "mechscope.toys/1"
 NOT_RESULT_AFFECTING = ("threads", "checkpoint_every")
@@ -70,17 +74,35 @@ def run_dir(kind: str, config, root: str | Path | None = None) -> Path:
     return (Path(root) if root is not None else cache_root() / "toys") / f"{kind}-{digest}"
 
 
+def checkpoint_directory(kind: str, config, checkpoint_dir: str | Path | None) -> Path | None:
+    """Where a ``train_*`` function keeps its run: ``"cache"`` → :func:`run_dir`; a path → it; None → nowhere."""
+    if checkpoint_dir == "cache":
+        return run_dir(kind, config)
+    return Path(checkpoint_dir) if checkpoint_dir is not None else None
+
+
+@dataclass(frozen=True)
+class TrainedToy(Result):
+    """A trained toy model and how its training went (each toy subclasses it)."""
+
+    model: HookedModel
+    """The trained model (eval mode)."""
+    history: dict[str, list[float]]
+    """Per-step metrics, and per-evaluation metrics with ``eval_step`` (steps taken); see the subclass."""
+    config: Any
+    """The configuration trained."""
+    directory: Path | None
+    """Its checkpoints (None: not kept)."""
+    resumed_from: int | None
+    """The step training resumed from (None: from scratch; the last step: loaded from the cache)."""
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        out["model"] = repr(self.model)
+        return out
+
+
 # ----------------------------------------------------------------- checkpoints
-def latest_checkpoint(directory: Path) -> Path | None:
-    """The newest complete ``step-*`` checkpoint in ``directory``, if any."""
-    if not directory.exists():
-        return None
-    if not directory.is_dir():
-        raise InputError(f"checkpoint directory {directory} is a file; give a directory (created if missing)")
-    found = sorted(p for p in directory.glob("step-*") if p.is_dir() and p.name[5:].isdigit())
-    return found[-1] if found else None
-
-
 def save_checkpoint(directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     state: ToyState, config) -> Path:
     """Write ``directory/step-NNNNNNNNN/`` atomically (temporary name, then rename); keep the newest two."""

@@ -44,8 +44,11 @@ class Cases:
     """Where to intervene: one (game, position, square) per case, with the edited board's legal moves."""
 
     game: np.ndarray
+    """(case,) which game."""
     pos: np.ndarray
+    """(case,) after which move (0-based), i.e. the position whose prediction is edited."""
     square: np.ndarray
+    """(case,) the square whose disc is flipped."""
     legal_before: np.ndarray
     """(case, 64) legal moves on the real board."""
     legal_after: np.ndarray
@@ -143,9 +146,11 @@ class InterventionResult(Result):
     null_success_rate: float
     """The same without editing (scored against the edited board)."""
     null_mean_errors: float
+    """The same without editing: mean missing legal moves of the edited board."""
     random_success_rate: float
     """Editing along a random direction by the same distance."""
     random_mean_errors: float
+    """Mean missing legal moves after a random-direction edit."""
     original_success_rate: float
     """The unedited model against the real board (how well it plays at these positions)."""
     example: dict

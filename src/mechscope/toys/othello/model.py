@@ -32,10 +32,9 @@ from torch import Tensor
 
 from mechscope.errors import InputError
 from mechscope.hooks.hooked_model import HookedModel
-from mechscope.results import Result
 from mechscope.toys.gpt2 import ToyShape, toy_gpt2, trainable, word_tokenizer
 from mechscope.toys.othello.game import CENTRE, MAX_MOVES, N_SQUARES, Games, random_games, square_name
-from mechscope.toys.training import resumable_training, run_dir, torch_threads
+from mechscope.toys.training import TrainedToy, checkpoint_directory, resumable_training, torch_threads
 
 PLAYABLE = tuple(s for s in range(N_SQUARES) if s not in CENTRE)
 """The 60 squares a move can be on, in token order."""
@@ -143,24 +142,9 @@ def expected_next_move_loss(model: HookedModel, tokens: Int[Tensor, "game 60"], 
 
 
 @dataclass(frozen=True)
-class OthelloTraining(Result):
-    """A trained Othello-GPT and how training went."""
-
-    model: HookedModel
-    """The trained model (eval mode)."""
-    history: dict[str, list[float]]
-    """``loss`` and ``lr`` per step; ``eval_step``, ``eval_loss`` and ``legal_accuracy`` (held-out games) per evaluation."""
-    config: OthelloConfig
-    """The configuration trained."""
-    directory: Path | None
-    """Where its checkpoints are (None: not kept)."""
-    resumed_from: int | None
-    """The step training resumed from (None: from scratch; ``steps``: loaded from the cache)."""
-
-    def to_dict(self) -> dict:
-        out = super().to_dict()
-        out["model"] = repr(self.model)
-        return out
+class OthelloTraining(TrainedToy):
+    """A trained Othello-GPT. ``history``: ``loss`` and ``lr`` per step; ``eval_step``,
+    ``eval_loss`` and ``legal_accuracy`` (held-out games) per evaluation."""
 
 
 EVAL_SEED = 10**9
@@ -174,8 +158,7 @@ def train_othello(config: OthelloConfig = OthelloConfig(), *, checkpoint_dir: st
     ``checkpoint_dir``: ``"cache"`` (one directory per configuration under mechscope's
     cache dir), a path, or None (nothing kept).
     """
-    directory = run_dir("othello", config) if checkpoint_dir == "cache" else (
-        Path(checkpoint_dir) if checkpoint_dir is not None else None)
+    directory = checkpoint_directory("othello", config, checkpoint_dir)
     model = othello_model(config)
     optimizer = torch.optim.AdamW(trainable(model.hf_model), lr=config.lr, weight_decay=config.weight_decay,
                                   betas=(0.9, 0.95))
