@@ -37,6 +37,8 @@ norms sit near 0 or near 1)."""
 STICKY_FRACTIONS = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8, 1 / 3)
 """Feature dimensionalities of the small configurations Elhage et al. found (digon 1/2,
 triangle 2/3, tetrahedron 3/4, pentagon 2/5, square antiprism 3/8 ...)."""
+STICKY_TOLERANCE = 0.01
+"""How near a fraction ``D_i`` must be to count as stuck there."""
 
 
 # ------------------------------------------------------------------ (a) geometry
@@ -190,10 +192,10 @@ def analyse_phase_diagram(run: SuperpositionTraining) -> PhaseDiagram:
 def dimensionality_config(quick: bool = False) -> SuperpositionConfig:
     """400 features (uniform importance) into 30 dimensions over ``1 / (1 − S)`` from 1 to 30, where
     the sticky fractions live (Elhage et al.'s notebook: 1 to 20); quick: 100 into 10, fewer steps."""
-    n, m, k = (100, 10, 10) if quick else (400, 30, 30)
-    inverse_density = np.logspace(0, math.log10(30), k)
+    n, m, k, top = (100, 10, 10, 10) if quick else (400, 30, 30, 30)
+    inverse_density = np.logspace(0, math.log10(top), k)
     return SuperpositionConfig(n_features=n, n_hidden=m, sparsities=tuple(float(1 - 1 / x) for x in inverse_density),
-                               n_seeds=1, steps=3000 if quick else 10_000, batch_size=1024, lr=1e-3)
+                               n_seeds=1, steps=3000 if quick else 10_000, batch_size=256 if quick else 1024, lr=1e-3)
 
 
 @dataclass(frozen=True)
@@ -207,9 +209,11 @@ class Dimensionality(Result):
     feature_dimensionality: Float[Tensor, "instance feature"]
     """``D_i`` of every feature (0 for features not represented)."""
     near_sticky: float
-    """Share of represented features (instances with ``1/(1−S) ≥ 3``) whose ``D_i`` is within 0.02 of a sticky fraction."""
+    """Share of represented features whose ``D_i`` is within ``STICKY_TOLERANCE`` of a sticky fraction, over the
+    instances in the sticky regime (dimensions per feature between 0.3 and 0.95: past the dense
+    instances, whose ``D_i`` are 1 trivially, and before ``m / n``, where no small configuration fits)."""
     near_sticky_uniform: float
-    """The same share for values uniform over the observed range of ``D_i`` (the control)."""
+    """The same share for values uniform over [0.3, 1] (the control: no preference for the fractions)."""
     n_hidden: int
     """Hidden dimensions ``m``."""
     n_features: int
@@ -255,12 +259,12 @@ def analyse_dimensionality(run: SuperpositionTraining) -> Dimensionality:
     inverse = tuple(1 / (1 - s) for s in config.sparsities)
     per_feature = tuple(float(config.n_hidden / (run.W[k] ** 2).sum()) for k in range(len(inverse)))
     D = feature_dimensionality(run.W)
-    sparse = torch.tensor(inverse) >= 3
-    values = D[sparse][D[sparse] > 0]
+    regime = torch.tensor([0.3 <= d <= 0.95 for d in per_feature])
+    values = D[regime][D[regime] > 0]
     sticky = torch.tensor(STICKY_FRACTIONS)
-    near = float(((values.unsqueeze(-1) - sticky).abs().min(-1).values < 0.02).float().mean()) if len(values) else 0.0
-    uniform = torch.linspace(float(values.min()), float(values.max()), 10_001) if len(values) else torch.zeros(1)
-    near_uniform = float(((uniform.unsqueeze(-1) - sticky).abs().min(-1).values < 0.02).float().mean())
+    near_fn = lambda x: float(((x.unsqueeze(-1) - sticky).abs().min(-1).values < STICKY_TOLERANCE).float().mean())  # noqa: E731
+    near = near_fn(values) if len(values) else 0.0
+    near_uniform = near_fn(torch.linspace(0.3, 1.0, 10_001))
     return Dimensionality(inverse_density=inverse, dims_per_feature=per_feature, feature_dimensionality=D,
                           near_sticky=near, near_sticky_uniform=near_uniform, n_hidden=config.n_hidden,
                           n_features=config.n_features)
