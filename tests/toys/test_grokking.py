@@ -63,8 +63,8 @@ def test_training_resumes_to_the_same_weights(tmp_path):
     config = GrokkingConfig(p=11, d_model=32, n_heads=4, d_mlp=64, steps=12, checkpoint_every=5, eval_every=4,
                             snapshot_every=6)
     whole = train_grokking(config, checkpoint_dir=tmp_path / "a", progress=False)
-    train_grokking(GrokkingConfig(**{**config.__dict__, "steps": 7}), checkpoint_dir=tmp_path / "b", progress=False)
-    with pytest.raises(InputError, match="another configuration"):  # 7 steps' checkpoint is not this run's
+    train_grokking(GrokkingConfig(**{**config.__dict__, "lr": 2e-3}), checkpoint_dir=tmp_path / "b", progress=False)
+    with pytest.raises(InputError, match="another configuration"):  # another lr's checkpoint is not this run's
         train_grokking(config, checkpoint_dir=tmp_path / "b", progress=False)
     cut = train_grokking(config, checkpoint_dir=tmp_path / "c", progress=False)
     (tmp_path / "c" / "step-000000012").rename(tmp_path / "c" / "dropped")  # as if killed after step 10
@@ -149,3 +149,15 @@ def test_quick_run_groks_and_finds_its_frequencies(tmp_path):
     assert analysis.memorised_at < analysis.generalised_at
     assert 2 <= len(analysis.key_frequencies) <= 8
     assert analysis.variance_explained > 0.8 > analysis.variance_explained_control
+
+
+def test_more_steps_continue_a_cached_run_and_fewer_are_refused(tmp_path):
+    small = dict(p=11, d_model=32, n_heads=4, d_mlp=64, checkpoint_every=5, eval_every=3, snapshot_every=6)
+    whole = train_grokking(GrokkingConfig(**small, steps=12), checkpoint_dir=tmp_path / "a", progress=False)
+    train_grokking(GrokkingConfig(**small, steps=6), checkpoint_dir=tmp_path / "b", progress=False)
+    extended = train_grokking(GrokkingConfig(**small, steps=12), checkpoint_dir=tmp_path / "b", progress=False)
+    assert extended.resumed_from == 6 and extended.history["train_loss"] == whole.history["train_loss"]
+    for name, value in whole.model.hf_model.state_dict().items():
+        assert torch.equal(value, extended.model.hf_model.state_dict()[name]), name
+    with pytest.raises(InputError, match="more than the 4 asked for"):
+        train_grokking(GrokkingConfig(**small, steps=4), checkpoint_dir=tmp_path / "b", progress=False)

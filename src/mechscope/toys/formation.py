@@ -137,6 +137,8 @@ class FormationConfig:
     threads: int | None = 1
     """torch threads while training (None: every core)."""
 
+    EXTENDABLE = ("steps",)  # constant learning rate after warm-up: more steps continue a cached run
+
     def __post_init__(self) -> None:
         if self.data not in DATA_SOURCES:
             raise InputError(f"FormationConfig.data must be one of {', '.join(DATA_SOURCES)}; received {self.data!r}")

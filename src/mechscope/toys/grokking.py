@@ -70,6 +70,8 @@ class GrokkingConfig:
     threads: int | None = 1
     """torch threads while training (None: every core)."""
 
+    EXTENDABLE = ("steps",)  # constant learning rate after warm-up: more steps continue a cached run
+
     def __post_init__(self) -> None:
         if self.p < 5 or any(self.p % q == 0 for q in range(2, int(self.p**0.5) + 1)):
             raise InputError(f"GrokkingConfig.p must be a prime of at least 5; received {self.p}")

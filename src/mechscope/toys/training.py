@@ -44,6 +44,10 @@ from mechscope.sae.checkpoint import latest_checkpoint
 CHECKPOINT_FORMAT = "mechscope.toys/1"
 NOT_RESULT_AFFECTING = ("threads", "checkpoint_every")
 """Config fields that change how a run goes, not what it ends with: left out of its identity."""
+EXTENDABLE = "steps"
+"""A config that lists this in its ``EXTENDABLE`` class attribute (its schedule does not depend
+on the total) leaves it out of its identity too: asking for more steps resumes the cached run
+and trains on, and the weights after any step are those of a run asked for that many."""
 _KEEP = 2
 """Checkpoints kept (the newest); an older one survives a crash while the newest is written."""
 
@@ -63,8 +67,9 @@ class ToyState:
 
 
 def config_json(config) -> dict:
-    """The fields of a config dataclass that decide the result, as JSON-able values."""
-    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_RESULT_AFFECTING}
+    """The fields of a config dataclass that decide the result, as JSON-able values (see :data:`EXTENDABLE`)."""
+    left_out = (*NOT_RESULT_AFFECTING, *getattr(config, "EXTENDABLE", ()))
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in left_out}
     return json.loads(json.dumps(fields, sort_keys=True))
 
 
@@ -194,6 +199,9 @@ def resumable_training(
     latest = latest_checkpoint(directory) if directory is not None else None
     if latest is not None:
         state = load_checkpoint(latest, model, optimizer, config)
+        if state.step > steps:
+            raise InputError(f"{directory} holds a run of {state.step} steps, more than the {steps} asked for; "
+                             f"fix: ask for steps >= {state.step}, or give another checkpoint directory")
     if directory is not None and snapshot_every and state.step == 0:
         save_snapshot(directory, 0, model)
     bar = tqdm(range(state.step, steps), initial=state.step, total=steps, desc=desc, unit="step",

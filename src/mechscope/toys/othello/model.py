@@ -63,7 +63,9 @@ class OthelloConfig:
     batch_size: int = 32
     """Fresh random games per step."""
     steps: int = 8000
-    """AdamW steps."""
+    """AdamW steps (more continue a cached run: see ``decay_steps``)."""
+    decay_steps: int = 8000
+    """Steps over which the learning rate decays (cosine, to a tenth); it stays there after."""
     lr: float = 3e-3
     """Peak learning rate (linear warm-up over ``warmup`` steps, then cosine decay to a tenth)."""
     warmup: int = 200
@@ -77,8 +79,11 @@ class OthelloConfig:
     threads: int | None = 1
     """torch threads while training (None: every core)."""
 
+    EXTENDABLE = ("steps",)  # the schedule ends at decay_steps: more steps continue a cached run
+
     def __post_init__(self) -> None:
-        for field in ("n_layers", "d_model", "n_heads", "d_mlp", "batch_size", "steps", "checkpoint_every"):
+        for field in ("n_layers", "d_model", "n_heads", "d_mlp", "batch_size", "steps", "decay_steps",
+                      "checkpoint_every"):
             if getattr(self, field) < 1:
                 raise InputError(f"OthelloConfig.{field} must be at least 1; received {getattr(self, field)}")
         if self.d_model % self.n_heads:
@@ -90,7 +95,8 @@ class OthelloConfig:
     @classmethod
     def quick(cls, **overrides) -> OthelloConfig:
         """Two small layers and a few hundred steps: learns the rules only partly, in about a minute."""
-        return cls(**{"n_layers": 2, "d_model": 64, "n_heads": 4, "d_mlp": 256, "steps": 300, "warmup": 30,
+        return cls(**{"n_layers": 2, "d_model": 64, "n_heads": 4, "d_mlp": 256, "steps": 300, "decay_steps": 300,
+                      "warmup": 30,
                       "batch_size": 32, "lr": 3e-3, **overrides})
 
     @property
@@ -102,7 +108,7 @@ class OthelloConfig:
         """The learning rate of ``step``: linear warm-up, then cosine decay to ``lr / 10``."""
         if step < self.warmup:
             return self.lr * (step + 1) / self.warmup
-        progress = (step - self.warmup) / max(self.steps - self.warmup, 1)
+        progress = (step - self.warmup) / max(self.decay_steps - self.warmup, 1)
         return self.lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(progress, 1.0))))
 
 
