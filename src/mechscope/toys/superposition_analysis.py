@@ -195,7 +195,7 @@ def dimensionality_config(quick: bool = False) -> SuperpositionConfig:
     n, m, k, top = (100, 10, 10, 10) if quick else (400, 30, 30, 30)
     inverse_density = np.logspace(0, math.log10(top), k)
     return SuperpositionConfig(n_features=n, n_hidden=m, sparsities=tuple(float(1 - 1 / x) for x in inverse_density),
-                               n_seeds=1, steps=3000 if quick else 10_000, batch_size=256 if quick else 1024, lr=1e-3)
+                               n_seeds=1, steps=3000 if quick else 10_000, batch_size=256, lr=1e-3)
 
 
 @dataclass(frozen=True)
