@@ -25,11 +25,16 @@ class _Calculator:
 
     def __init__(self, off: int = 0, add_digit: bool = False) -> None:
         self.off, self.add_digit = off, add_digit
+        self.hf_model = self
 
     def to_tokens(self, text):
         return torch.tensor([self.tokenizer.encode(text)])
 
-    def __call__(self, ids):
+    def __call__(self, input_ids, logits_to_keep=0):
+        logits = self._logits(input_ids)
+        return type("Out", (), {"logits": logits[:, -logits_to_keep:] if logits_to_keep else logits})()
+
+    def _logits(self, ids):
         logits = torch.zeros(*ids.shape, len(_VOCAB))
         for row, seq in enumerate(ids.tolist()):
             text = "".join(_VOCAB[i] for i in seq)

@@ -68,7 +68,10 @@ def answers_correct(model: HookedModel, template: str, pairs: list[tuple[int, in
     with torch.no_grad():
         for chunk in tqdm(chunks, desc="addition", disable=not progress):
             ids = torch.stack([encoded[i] for i in chunk]).to(model.device)
-            top = model(ids).argmax(-1).cpu()  # (batch, pos): the predicted next token at each position
+            keep = max(answer_lengths[i] for i in chunk) + 1
+            # Only the last positions' logits: Gemma's 262k-token unembedding at every position
+            # costs more than the rest of the model.
+            top = model.hf_model(input_ids=ids, logits_to_keep=keep).logits.argmax(-1).cpu()  # (batch, keep)
             for row, i in enumerate(chunk):
                 n = answer_lengths[i]
                 predicted = top[row, -n - 1 : -1]  # predictions of the n answer digits
