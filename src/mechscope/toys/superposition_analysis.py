@@ -119,7 +119,7 @@ PHASES = ("not represented", "dedicated dimension", "superposition")
 
 def phase_config(quick: bool = False) -> SuperpositionConfig:
     """Two features in one dimension over a grid of density × relative importance (row-major: importance outer)."""
-    n = 8 if quick else 20
+    n = 8 if quick else 16
     importance = np.logspace(-1, 1, n)
     density = np.logspace(0, -2, n)
     sparsities, importances = [], []
@@ -128,7 +128,7 @@ def phase_config(quick: bool = False) -> SuperpositionConfig:
             sparsities.append(float(1 - d))
             importances.append((1.0, float(r)))
     return SuperpositionConfig(n_features=2, n_hidden=1, sparsities=tuple(sparsities), importances=tuple(importances),
-                               n_seeds=3, steps=2000 if quick else 6000, lr=1e-2)
+                               n_seeds=3, steps=2000 if quick else 4000, batch_size=1024 if quick else 256, lr=1e-2)
 
 
 @dataclass(frozen=True)
