@@ -18,6 +18,7 @@
     mechscope steer sweep smollm2-135m --pairs weddings   # layer x strength, against random directions
     mechscope trace smollm2-135m --facts known.json  # causal tracing of facts
     mechscope edit smollm2-135m --prompt "{} is in" --subject Paris --target Rome   # ROME
+    mechscope toys grokking --quick          # a finding of the field reproduced on a toy model
 
 Bad input prints one line, ``error: …``, and exits with status 2; never a traceback.
 """
@@ -129,9 +130,11 @@ def predict(
 
 def _register_technique_commands() -> None:
     """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
-    from mechscope.cli import circuit, edit, explain, heads, investigate, lens, patch, probe, runs, sae, steer, tasks, trace
+    from mechscope.cli import (circuit, edit, explain, heads, investigate, lens, patch, probe, runs, sae, steer,
+                               tasks, toys, trace)
 
-    for module in (investigate, tasks, lens, patch, heads, circuit, sae, probe, steer, trace, edit, explain, runs):
+    for module in (investigate, tasks, lens, patch, heads, circuit, sae, probe, steer, trace, edit, explain, toys,
+                   runs):
         module.register(app)
 
 

@@ -35,10 +35,7 @@ circuit-discovery method.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +48,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 from mechscope.errors import InputError
 from mechscope.hooks.hooked_model import HookedModel
 from mechscope.results import Result
+from mechscope.toys.training import torch_threads
 
 BOS_ID = 0
 """Id of the ``[BOS]`` token that starts every sequence; ids 1.. are the random tokens."""
@@ -263,7 +261,7 @@ def train_induction_model(config: InductionConfig = InductionConfig(), *, progre
     optimizer = torch.optim.Adam(params, lr=config.lr)
     losses, induction_losses = [], []
     bar = tqdm(range(config.steps), desc="train induction toy", unit="step", disable=not progress, dynamic_ncols=True)
-    with _threads(config.threads):
+    with torch_threads(config.threads):
         model.hf_model.train()
         try:
             for step in bar:
@@ -282,15 +280,3 @@ def train_induction_model(config: InductionConfig = InductionConfig(), *, progre
             model.hf_model.eval()
     return InductionTraining(model=model, loss=torch.tensor(losses), induction_loss=torch.tensor(induction_losses),
                              config=config, seconds=time.perf_counter() - started)
-
-
-@contextmanager
-def _threads(threads: int | None) -> Iterator[None]:
-    """Run the block on ``threads`` intra-op threads (default: this process's CPU cores), then restore."""
-    before = torch.get_num_threads()
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(min(threads or available, available))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

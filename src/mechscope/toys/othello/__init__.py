@@ -1,0 +1,1 @@
+"""Othello-GPT: random legal games, a GPT trained on them, its board probes and interventions."""
