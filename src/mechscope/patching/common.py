@@ -11,7 +11,7 @@ from mechscope.errors import InputError
 from mechscope.hooks.tokens import TokenBatch
 from mechscope.patching.result import PatchingResult
 from mechscope.patching.specs import Sweep
-from mechscope.tasks.task import Task
+from mechscope.tasks.task import Task, at_answer
 
 DIRECTIONS = ("denoise", "noise")
 
