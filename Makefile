@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 LOCK   := requirements.lock
 
-.PHONY: setup lock test-latest e2e-setup demo test test-slow bench bench-quick sae-smollm2 clean
+.PHONY: setup lock test-latest e2e-setup app-assets serve demo test test-slow bench bench-quick sae-smollm2 clean
 
 setup: $(STAMP)
 
@@ -64,6 +64,20 @@ e2e-setup:
 	elif [ "$$(id -u)" = 0 ]; then $(APT_CHROMIUM) >/dev/null || { apt-get update -q >/dev/null && $(APT_CHROMIUM) >/dev/null; }; \
 	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo -n sh -c '$(APT_CHROMIUM) >/dev/null || { apt-get update -q >/dev/null && $(APT_CHROMIUM) >/dev/null; }'; \
 	else echo "chromium is missing and cannot be installed here (not root, no sudo): its test will be skipped"; fi
+
+# The web app's JavaScript comes from npm packages pinned in web/package-lock.json (integrity
+# hashes). This copies the minified files, with their licences, into the Python package;
+# they are committed, so a clone, CI and pip installs need no npm. Rerun after changing web/.
+VENDOR := src/mechscope/app/static/vendor
+app-assets:
+	cd web && npm ci --ignore-scripts --no-audit --no-fund
+	cp web/node_modules/d3/dist/d3.min.js $(VENDOR)/d3.min.js
+	cp web/node_modules/d3/LICENSE $(VENDOR)/d3.LICENSE.txt
+	@echo "vendor files in $(VENDOR):" && ls -l $(VENDOR)
+
+# The web app over the results store, on http://127.0.0.1:8765
+serve: setup
+	$(BIN)/mechscope serve
 
 # The main job on the default model: where IOI lives, its circuit, what each part does,
 # checked on held-out prompts; prints the summary and where report.html is.
