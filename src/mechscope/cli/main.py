@@ -10,6 +10,7 @@
     mechscope patch smollm2-135m --task ioi  # activation patching
     mechscope circuit smollm2-135m --task ioi --method eap-ig   # circuit discovery, faithfulness
     mechscope runs list                      # what the results store holds
+    mechscope serve                          # the web app over the results store
 
 Bad input prints one line, ``error: …``, and exits with status 2; never a traceback.
 """
@@ -121,9 +122,9 @@ def predict(
 
 def _register_technique_commands() -> None:
     """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
-    from mechscope.cli import circuit, heads, investigate, lens, patch, runs, sae, tasks
+    from mechscope.cli import circuit, heads, investigate, lens, patch, runs, sae, serve, tasks
 
-    for module in (investigate, tasks, lens, patch, heads, circuit, sae, runs):
+    for module in (investigate, tasks, lens, patch, heads, circuit, sae, runs, serve):
         module.register(app)
 
 

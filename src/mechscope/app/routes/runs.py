@@ -39,7 +39,7 @@ def run_page(request: Request, run_id: str) -> HTMLResponse:
     except StoreError as error:
         return HTMLResponse(missing(str(error)), status_code=404)
     title = f"{run.model_name} · {run.task_name or run.command}"
-    return HTMLResponse(page("run", title, {"run": run.id, "command": run.command}))
+    return HTMLResponse(page("run", title, {"run": run.id, "command": run.command}, scripts=("js/circuit-draw.js",)))
 
 
 @router.get("/runs/{run_id}/circuit", response_class=HTMLResponse)
@@ -52,7 +52,8 @@ def circuit_page(request: Request, run_id: str) -> HTMLResponse:
             raise StoreError(f"run {run_id} has no circuit stage; the Circuit explorer shows investigations' circuits")
     except StoreError as error:
         return HTMLResponse(missing(str(error)), status_code=404)
-    return HTMLResponse(page("circuit", f"circuit · {run.model_name} · {run.task_name}", {"run": run.id}))
+    return HTMLResponse(page("circuit", f"circuit · {run.model_name} · {run.task_name}", {"run": run.id},
+                             scripts=("js/circuit-draw.js", "js/attention-grid.js")))
 
 
 @router.get("/api/runs")
