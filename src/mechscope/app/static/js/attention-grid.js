@@ -90,7 +90,7 @@
   function showHead(panel, info, layer, head, pattern) {
     const name = `L${layer}H${head}`;
     const tokens = info.tokens;
-    panel.replaceChildren(el("h3", {}, name), info.roles[name] ? el("p", {}, el("span", { class: "badge role" }, info.roles[name])) : null);
+    MS.fill(panel, el("h3", {}, name), info.roles[name] ? el("p", {}, el("span", { class: "badge role" }, info.roles[name])) : null);
     const figure = el("div");
     panel.append(figure);
     MS.heatmap(figure, pattern, { rowLabels: tokens.map((t, i) => `${i} ${MS.visible(t)}`.slice(0, 14)), colLabels: tokens,

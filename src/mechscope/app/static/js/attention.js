@@ -38,7 +38,8 @@
     }
 
     await loadPrompts();
-    if (text.value) await draw();
+    state.prompt = text.value;
+    if (state.prompt) await draw();
     MS.ready();
   }
 

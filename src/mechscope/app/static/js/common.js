@@ -20,6 +20,11 @@
     return node;
   };
   const el = MS.el;
+  // Replace a node's children (null and false children are left out).
+  MS.fill = function (node, ...children) {
+    node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+    return node;
+  };
 
   MS.data = document.getElementById("app").dataset;
   MS.main = document.getElementById("app");

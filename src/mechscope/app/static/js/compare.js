@@ -23,7 +23,12 @@
     const box = el("div");
     const head = el("tr", {}, ["", "", el("a", { href: `/runs/${a}` }, `A: ${c.a.model} · ${c.a.task || c.a.command}`),
       el("a", { href: `/runs/${b}` }, `B: ${c.b.model} · ${c.b.task || c.b.command}`), "B − A"].map((h) => el("th", {}, h)));
-    const shown = (v) => (v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : fmt(v));
+    const shown = (v) => {
+      if (v === null || v === undefined) return "—";
+      if (typeof v !== "object") return fmt(v);
+      const text = JSON.stringify(v, (k, x) => (typeof x === "number" ? Number(x.toPrecision(4)) : x));
+      return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+    };
     const rows = c.rows.map((r) => el("tr", { class: r.differs ? "differs" : null, "data-row": r.name },
       el("td", { class: "note" }, r.section), el("td", {}, r.name), el("td", { class: "mono" }, shown(r.a)), el("td", { class: "mono" }, shown(r.b)),
       el("td", { class: "num" }, r.delta === null || r.delta === undefined ? "" : (r.delta > 0 ? "+" : "") + fmt(r.delta))));

@@ -60,7 +60,7 @@
 
   function drawBoard(box, data) {
     const b = data.board;
-    box.replaceChildren(el("h2", { id: "feature-title" }, `Feature #${b.feature}`),
+    MS.fill(box, el("h2", { id: "feature-title" }, `Feature #${b.feature}`),
       el("p", { class: "sub" }, `${data.model} · ${data.hook_name} · density ${MS.pct(b.density, 3)} · max ${fmt(b.max_activation, 3)} `
         + `· mean when active ${fmt(b.mean_activation, 3)}`), b.explanation ? el("p", {}, el("b", {}, "Explanation: "), b.explanation) : null);
     const top = el("div", { class: "row" });

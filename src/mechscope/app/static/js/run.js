@@ -11,7 +11,7 @@
 
   async function load() {
     const detail = await api(`/api/runs/${encodeURIComponent(runId)}`);
-    main.replaceChildren(header(detail));
+    MS.fill(main, header(detail));
     if (detail.command === "investigate") {
       const inv = await api(`/api/runs/${encodeURIComponent(runId)}/investigation`);
       const seconds = Object.fromEntries(detail.stages.map((s) => [s.name, s.seconds]));
