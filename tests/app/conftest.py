@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,25 @@ class Stored:
     patch: str
     model: HookedModel
     sae_dir: Path
+
+
+@contextmanager
+def single_thread():
+    """One intra-op thread: on the shared 2-core machine the tiny investigation took 2 s so, 69 s on two."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +84,7 @@ def stored(app_model, tmp_path_factory) -> Stored:
     save_sae(SparseAutoencoder(SAEConfig(d_in=64, d_sae=48, architecture="topk", k=6, hook_name="blocks.1.hook_resid_post",
                                          model_name="llama-gqa")), sae_dir)
     path = root / "results.db"
-    with open_store(path) as store:
+    with single_thread(), open_store(path) as store:
         found = investigate(app_model, str(task_file), InvestigateOptions(**LENIENT, sae=(str(sae_dir),)), store=store,
                             progress=False)
         task = resolve_task(str(task_file), app_model)
