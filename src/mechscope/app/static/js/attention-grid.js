@@ -98,13 +98,18 @@
       hover: (q, k, v) => `query ${q} ${JSON.stringify(tokens[q])} → key ${k} ${JSON.stringify(tokens[k])}: ${fmt(v, 3)}` });
     const strip = el("div", { class: "tokstrip" });
     const caption = el("p", { class: "note" }, "Hover a token: orange = where it attends, blue = what attends to it.");
+    let center = null;
+    const title = (k) => (center === null ? `position ${k}: hover to see its attention`
+      : `${JSON.stringify(tokens[k])}: gets ${fmt(pattern[center][k], 3)} from position ${center}; `
+        + `gives ${fmt(pattern[k][center], 3)} to it`);
     const paintStrip = (i) => {
+      if (center === i) return;
+      center = i;
       const from = pattern[i], to = pattern.map((row) => -row[i]);
       const values = from.map((v, k) => (v >= Math.abs(to[k]) ? v : to[k]));
-      strip.replaceChildren(MS.tokens(tokens, values, { max: 1, center: i, hover: paintStrip,
-        title: (k) => `${JSON.stringify(tokens[k])}: ${fmt(pattern[i][k], 3)} from position ${i}; attends to ${i} with ${fmt(pattern[k][i], 3)}` }));
+      strip.replaceChildren(MS.tokens(tokens, values, { max: 1, center: i, hover: paintStrip, title }));
     };
-    strip.append(MS.tokens(tokens, null, { hover: paintStrip }));
+    strip.append(MS.tokens(tokens, null, { hover: paintStrip, title }));
     panel.append(el("h3", {}, "Tokens"), strip, caption);
     const top = d3.range(tokens.length).map((q) => [q, d3.maxIndex(pattern[q])]);
     panel.append(el("h3", {}, "Strongest key per query"), MS.table(["query", "attends most to", "weight"],

@@ -216,8 +216,8 @@
       const span = el("span", { class: "tok" + (options.center === i ? " center" : ""), style: { background: colour } },
         MS.visible(token));
       span.addEventListener("mousemove", (event) => {
+        if (options.hover) options.hover(i); // first: it may redraw what the title describes
         MS.tip.show(event, options.title ? options.title(i, v) : `${JSON.stringify(token)}  ${MS.fmt(v, 3)}`);
-        if (options.hover) options.hover(i);
       });
       span.addEventListener("mouseleave", () => { MS.tip.hide(); if (options.leave) options.leave(i); });
       if (options.click) span.addEventListener("click", () => options.click(i));

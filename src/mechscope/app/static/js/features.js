@@ -39,8 +39,9 @@
       results.replaceChildren(el("p", { class: "note" }, `${found.features.length} features · ${found.hook_name} · ${fmt(found.n_tokens)} tokens`),
         el("table", {}, el("thead", {}, el("tr", {}, ["", "feature", "density", "max", "explanation / fires on"].map((h) => el("th", {}, h)))),
           el("tbody", {}, rows)));
-      if (state.feature !== "") await open(+state.feature);
-      else if (found.features.length) await open(found.features[0].feature);
+      const listed = found.features.map((f) => f.feature);
+      if (state.feature !== "" && listed.includes(+state.feature)) await open(+state.feature);
+      else if (listed.length) await open(listed[0]);
     }
 
     async function open(feature) {
