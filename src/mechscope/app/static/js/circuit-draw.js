@@ -8,8 +8,11 @@
   MS.drawCircuit = function (container, view, options = {}) {
     const width = options.width || container.clientWidth || 900;
     const rows = [...new Set(view.nodes.map((n) => n.layer))].sort((a, b) => a - b);
-    const rowH = options.rowHeight || 64;
-    const height = options.height || Math.max(300, rows.length * rowH + 90);
+    // Rows share the box's height (at least 24 px each; beyond that the drawing is scaled to fit, and zoom helps).
+    const fit = options.height ? (options.height - 90) / Math.max(rows.length, 1) : 64;
+    const rowH = options.rowHeight || Math.max(24, Math.min(64, fit));
+    const shrink = Math.min(1, rowH / 52);
+    const height = Math.max(300, rows.length * rowH + 90);
     const y = new Map(rows.map((layer, i) => [layer, 50 + (rows.length - 1 - i) * rowH]));
     const byRow = d3.group(view.nodes, (n) => n.layer);
     const xy = new Map();
@@ -22,7 +25,7 @@
     const topNode = d3.max(inner, (n) => n.importance) || 1;
     const topEdge = d3.max(view.edges, (e) => Math.abs(e.score)) || 1;
 
-    const svg = d3.select(container).append("svg").attr("width", "100%").attr("height", height)
+    const svg = d3.select(container).append("svg").attr("width", "100%").attr("height", options.height || height)
       .attr("viewBox", `0 0 ${width} ${height}`);
     const world = svg.append("g");
     if (options.zoom !== false) {
@@ -53,10 +56,10 @@
         nodes.classed("selected", (m) => m === n);
         if (options.onClick) options.onClick(n);
       });
-    const radius = (n) => (n.layer === -1 || n.layer === view.n_layers ? 13 : 7 + 13 * Math.sqrt(n.importance / topNode));
+    const radius = (n) => shrink * (n.layer === -1 || n.layer === view.n_layers ? 13 : 7 + 13 * Math.sqrt(n.importance / topNode));
     nodes.append("circle").attr("r", radius).attr("stroke", "#334155")
       .attr("fill", (n) => (n.layer === -1 || n.layer === view.n_layers ? "#e2e8f0" : n.name.startsWith("MLP") ? "#fef3c7" : "#e0f2fe"));
-    nodes.append("text").attr("y", 3.5).attr("text-anchor", "middle").attr("font-size", 10).attr("pointer-events", "none").text((n) => n.name);
+    nodes.append("text").attr("y", 3.5).attr("text-anchor", "middle").attr("font-size", Math.max(8, 10 * shrink)).attr("pointer-events", "none").text((n) => n.name);
     nodes.filter((n) => n.role).append("text").attr("y", (n) => radius(n) + 11).attr("text-anchor", "middle").attr("font-size", 9.5)
       .attr("fill", "#7c2d12").attr("pointer-events", "none").text((n) => n.role);
     const legend = svg.append("g").attr("font-size", 11).attr("transform", `translate(${width - 330},${height - 14})`);

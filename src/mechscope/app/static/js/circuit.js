@@ -30,7 +30,7 @@
       const s = data.stop;
       readout.textContent = `${s.label}: ${fmt(data.n_edges)} edges · f = ${fmt(s.f, 2)}` + (s.f_heldout !== undefined ? ` (held out ${fmt(s.f_heldout, 2)})` : "");
       box.replaceChildren();
-      MS.drawCircuit(box, data.view, { height: 640, onClick: (n) => showNode(panel, n) });
+      MS.drawCircuit(box, data.view, { height: 816, onClick: (n) => showNode(panel, n) });
       caption.textContent = MS.circuitCaption(data.view);
     };
     slider.addEventListener("input", async () => {
