@@ -55,15 +55,15 @@ test-latest:
 	@grep -oE '^[A-Za-z0-9._-]+==[^ ]+' $(LOCK) | sort | comm -13 - $(LATEST)/freeze.txt || true
 	$(LATEST)/bin/python -m pytest -m "not slow"
 
-# The dashboards' end-to-end test renders a page in headless Chromium, installed here from
-# Debian's registry when missing (needs root or password-less sudo; without it the test
-# says why it is skipped). CI runs this before the tests.
+# The browser tests (the web app's pages, the dashboards) run headless Chromium, installed
+# here from Debian's registry when missing (needs root or password-less sudo; without it the
+# tests say why they are skipped). CI runs this before the tests.
 APT_CHROMIUM := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 e2e-setup:
 	@if command -v chromium >/dev/null; then echo "chromium: $$(command -v chromium)"; \
 	elif [ "$$(id -u)" = 0 ]; then $(APT_CHROMIUM) >/dev/null || { apt-get update -q >/dev/null && $(APT_CHROMIUM) >/dev/null; }; \
 	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo -n sh -c '$(APT_CHROMIUM) >/dev/null || { apt-get update -q >/dev/null && $(APT_CHROMIUM) >/dev/null; }'; \
-	else echo "chromium is missing and cannot be installed here (not root, no sudo): its test will be skipped"; fi
+	else echo "chromium is missing and cannot be installed here (not root, no sudo): the browser tests will be skipped"; fi
 
 # The web app's JavaScript comes from npm packages pinned in web/package-lock.json (integrity
 # hashes). This copies the minified files, with their licences, into the Python package;
