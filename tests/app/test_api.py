@@ -17,6 +17,7 @@ from mechscope.app.views.circuit import budget_stops, circuit_at, ranked_scores
 from mechscope.circuits.circuit import Circuit
 from mechscope.circuits.faithfulness import budget_edges, select_edges
 from mechscope.circuits.view import node_view
+from mechscope.heads.labels import head_labels
 from mechscope.lens import logit_lens
 from mechscope.store import open_store
 
@@ -162,8 +163,17 @@ def test_attention_layers_are_the_models_patterns(client, stored):
     _, cache = stored.model.run_with_cache(prompt, names="blocks.1.attn.hook_pattern")
     layer = client.get("/api/attention/layer/1", params={"prompt": prompt}).json()["patterns"]
     assert torch.allclose(torch.tensor(layer), cache["blocks.1.attn.hook_pattern"][0], atol=2e-3)
-    with_run = client.get("/api/attention", params={"prompt": prompt, "run": stored.investigation}).json()
-    assert "who stage" in with_run["roles_from"]
+    from_run = client.get("/api/heads/roles", params={"run": stored.investigation}).json()
+    assert "who stage" in from_run["from"]
+    with open_store(stored.path) as store:
+        who = store.stage_value(stored.investigation, "who")
+    names = [f"L{layer}H{head}" for layer in range(2) for head in range(4)]
+    expected = {n: found for n, found in head_labels(who.roles, who.movers, names).items() if found}
+    assert set(from_run["roles"]) == set(expected)
+    for name, found in expected.items():
+        assert from_run["roles"][name].startswith(f"{found[0][0]} {found[0][1]:.2f}")
+    live = client.get("/api/heads/roles").json()
+    assert "scored now" in live["from"] and all(k.startswith("L") for k in live["roles"])
     assert client.get("/api/attention/layer/7", params={"prompt": prompt}).status_code == 400
 
 

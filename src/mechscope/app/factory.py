@@ -17,6 +17,7 @@ for a malformed request (one readable sentence, not a validation tree).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -89,9 +90,24 @@ def create_app(store: str | Path | None = None, *, model=None, model_name: str |
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
+    threading.Thread(target=_warm, args=(app.state.access,), daemon=True, name="mechscope-warm").start()
     yield
     app.state.service.close()
     app.state.access.close()
+
+
+def _warm(access: StoreAccess, newest: int = 3) -> None:
+    """Read the newest investigations' views into the cache while nobody waits (reads only),
+    and import what decoding stored circuits needs, so the first visits are quick."""
+    import mechscope.investigate  # noqa: F401  (the codec imports result classes on first decode)
+    from mechscope.app.views.investigation import investigation_view
+
+    try:
+        store = access.store()
+        for run in [r for r in store.runs(command="investigate") if r.status == "complete"][:newest]:
+            access.cached(run, "investigation", lambda run=run: investigation_view(access.store(), run.id))
+    except MechscopeError:  # a run deleted meanwhile, a damaged stage: its page will say so
+        pass
 
 
 def _handle_errors(app: FastAPI) -> None:

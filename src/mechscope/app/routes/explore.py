@@ -58,27 +58,28 @@ def _run_model(request: Request, run: str | None) -> str | None:
 
 @router.get("/api/attention")
 async def api_attention(request: Request, prompt: str, run: str | None = None) -> dict:
-    """The prompt's tokens, the grid's size, and each head's roles (the run's, else scored live)."""
+    """The prompt's tokens and the grid's size (patterns: a layer at a time, below)."""
     state = _state(request)
     prompt = check_prompt(prompt, state.limits.max_prompt_chars)
-    model_name = _run_model(request, run)
-    patterns = await state.service.call(live.attention_patterns, prompt, model_name=model_name,
+    patterns = await state.service.call(live.attention_patterns, prompt, model_name=_run_model(request, run),
                                         cache_key=("patterns", prompt))
-    roles, source = await _roles(request, run, model_name)
     return {"tokens": list(patterns.tokens), "n_layers": patterns.n_layers, "n_heads": patterns.n_heads,
-            "roles": roles, "roles_from": source, "model": state.service.name}
+            "model": state.service.name}
 
 
-async def _roles(request: Request, run: str | None, model_name: str | None) -> tuple[dict, str]:
+@router.get("/api/heads/roles")
+async def api_head_roles(request: Request, run: str | None = None) -> dict:
+    """Each head's clear roles: the run's (its who stage), else scored now on repeated random tokens."""
     state = _state(request)
+    model_name = _run_model(request, run)
     if run:
         store = state.access.store()
         record = store.run(run)
         if "who" in {s.name for s in store.stages(run)}:
             who = state.access.cached(record, "who-value", lambda: store.stage_value(run, "who"))
-            return live.head_role_labels(who.roles, who.movers), f"run {run} (who stage)"
+            return {"roles": live.head_role_labels(who.roles, who.movers), "from": f"run {run} (who stage)"}
     labels = await state.service.call(live.live_head_labels, model_name=model_name, cache_key=("roles",))
-    return labels, "scored now on repeated random tokens"
+    return {"roles": labels, "from": "scored now on repeated random tokens"}
 
 
 @router.get("/api/attention/layer/{layer}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from mechscope.app.views.investigation import circuit_summary
 from mechscope.app.views.runs import _finite, run_detail
 
 NUMBER_TOLERANCE = 0.05
@@ -52,16 +53,14 @@ def _investigation_parts(store, run_id: str) -> dict[str, Any]:
     if "where" in have:
         parts["top_heads"] = list(store.stage_plain(run_id, "where")["top_heads"])
     if "circuit" in have:
-        stage = store.stage_value(run_id, "circuit")
-        check = stage.check
-        parts["numbers"] |= {"circuit edges": check.n_edges, "circuit fraction": check.fraction,
-                             "f discovery": check.f_discovery, "f held out": check.f_heldout,
-                             "complement f": check.complement_f, "CMD": stage.curve.cmd, "CPR (signed)":
-                             stage.signed_curve.cpr}
-        parts["curves"] = [{"label": "|score|, " + stage.curve.selection, "budgets": list(stage.curve.budgets),
-                            "f": list(stage.curve.faithfulness)},
-                           {"label": "signed, top", "budgets": list(stage.signed_curve.budgets),
-                            "f": list(stage.signed_curve.faithfulness)}]
+        stage = circuit_summary(store.stage_plain(run_id, "circuit"))
+        check, curve, signed = stage["check"], stage["curve"], stage["signed_curve"]
+        parts["numbers"] |= {"circuit edges": check["n_edges"], "circuit fraction": check["fraction"],
+                             "f discovery": check["f_discovery"], "f held out": check["f_heldout"],
+                             "complement f": check["complement_f"], "CMD": curve["cmd"], "CPR (signed)": signed["cpr"]}
+        parts["curves"] = [{"label": "|score|, " + curve["selection"], "budgets": curve["budgets"],
+                            "f": curve["faithfulness"]},
+                           {"label": "signed, top", "budgets": signed["budgets"], "f": signed["faithfulness"]}]
     if "summary" in have:
         summary = store.stage_plain(run_id, "summary")
         parts["claims"] = [c["text"] for c in summary["claims"]] + ["⚠ " + c["text"] for c in summary["caveats"]]

@@ -6,10 +6,10 @@
     view["where"]["exact"]["values"]        # layer × head grid, drawn as a heatmap
     view["circuit"]["view"]["nodes"]        # the node-level circuit
 
-Stages come from their plain JSON (cheap), except the circuit stage, decoded from its
-stored value so that its ~70,000 edge scores (a tensor) are never turned into JSON; the
-page gets the circuit's check, curves and node view, and the Circuit explorer asks for
-other budgets separately (:mod:`~.circuit`). Feature dashboards are summarised here and
+Stages come from their plain JSON, which is cheap to read (decoding the circuit stage into
+its classes would build the graph's ~70,000 edges first); the page gets the circuit's check,
+curves and node view but not its edge scores, and the Circuit explorer asks for other
+budgets separately (:mod:`~.circuit`). Feature dashboards are summarised here and
 shown in full on the Features page.
 """
 
@@ -32,19 +32,18 @@ def investigation_view(store, run_id: str) -> dict[str, Any]:
         if name in have:
             out[name] = _without(store.stage_plain(run_id, name), drops)
     if "circuit" in have:
-        out["circuit"] = circuit_summary(store.stage_value(run_id, "circuit"))
+        out["circuit"] = circuit_summary(store.stage_plain(run_id, "circuit"))
     if "features" in have:
         out["features"] = features_summary(store.stage_plain(run_id, "features"))
     return _finite(out)
 
 
-def circuit_summary(stage) -> dict[str, Any]:
-    """The circuit stage without its edge scores."""
-    scores = stage.scores
-    return {"check": stage.check.to_dict(), "curve": stage.curve.to_dict(), "signed_curve": stage.signed_curve.to_dict(),
-            "view": stage.view.to_dict(), "target_f": stage.target_f, "reached": stage.reached,
-            "selection": stage.selection, "method": scores.method, "ablation": scores.ablation,
-            "n_graph_edges": scores.graph.n_edges, "n_layers": scores.graph.n_layers, "n_heads": scores.graph.n_heads}
+def circuit_summary(plain: dict) -> dict[str, Any]:
+    """The circuit stage's plain JSON without its edge scores and edge list."""
+    keep = ("check", "curve", "signed_curve", "view", "target_f", "reached", "selection")
+    graph = plain["circuit"]["graph"]
+    return {**{k: plain[k] for k in keep}, "method": plain["scores"]["method"], "ablation": plain["scores"]["ablation"],
+            "n_graph_edges": graph["n_edges"], "n_layers": graph["n_layers"], "n_heads": graph["n_heads"]}
 
 
 def features_summary(plain: dict) -> list[dict[str, Any]]:

@@ -8,14 +8,15 @@
   // container: where to draw; source: {prompt, run}; options: {layer, head} to open at once.
   MS.attentionGrid = async function (container, source, options = {}) {
     const info = await api("/api/attention" + MS.query(source));
+    info.roles = {};
     window.MS_ATTN = info; // for tests and benchmarks: the grid's size
     const n = info.tokens.length;
     const size = Math.max(56, Math.min(110, 6 * n));
     const detail = el("div", { class: "panel", id: "head-detail" }, el("p", { class: "note" }, "Click a head to open its pattern."));
     const grid = el("div", { class: "attn-grid", id: "attn-grid" });
+    const rolesNote = el("span", { id: "roles-from" }, "roles: loading…");
     container.replaceChildren(
-      el("p", { class: "sub" }, `${info.model} · ${info.n_layers} layers × ${info.n_heads} heads · ${n} tokens · `
-        + `roles: ${info.roles_from}`),
+      el("p", { class: "sub" }, `${info.model} · ${info.n_layers} layers × ${info.n_heads} heads · ${n} tokens · `, rolesNote),
       MS.tokens(info.tokens, null, { title: (i) => `position ${i}: ${JSON.stringify(info.tokens[i])}` }),
       el("div", { class: "split" }, grid, detail));
     grid.append(el("div", { class: "attn-head-labels" }, Array.from({ length: info.n_heads }, (_, h) =>
@@ -43,15 +44,28 @@
       } catch (error) { row.append(el("span", { class: "error" }, error.message)); row.dataset.loaded = "error"; }
     }
 
+    // Roles come separately (scoring them live takes a few seconds on a real model): badges appear when they do.
+    api("/api/heads/roles" + MS.query({ run: source.run })).then((found) => {
+      info.roles = found.roles;
+      rolesNote.textContent = `roles: ${found.from}`;
+      for (const [name, role] of Object.entries(found.roles)) {
+        const cell = grid.querySelector(`[data-head="${name}"]`);
+        if (!cell) continue;
+        cell.title = `${name} — ${role}`;
+        cell.append(el("span", { class: "rl" }, role.split(" ")[0]));
+      }
+      if (selected && detail.dataset.head && found.roles[detail.dataset.head]) {
+        detail.querySelector("h3").after(el("p", {}, el("span", { class: "badge role" }, found.roles[detail.dataset.head])));
+      }
+    }).catch((error) => { rolesNote.textContent = `roles: ${error.message}`; });
+
     let selected = null;
     for (let layer = 0; layer < info.n_layers; layer++) {
       const row = el("div", { class: "attn-row", "data-layer": layer }, el("span", { class: "lab" }, `L${layer}`));
       for (let head = 0; head < info.n_heads; head++) {
-        const role = info.roles[`L${layer}H${head}`];
         const canvas = el("canvas", { width: n, height: n, style: { width: `${size}px`, height: `${size}px`, imageRendering: "pixelated" } });
-        const cell = el("div", { class: "attn-cell", "data-head": `L${layer}H${head}`, title: `L${layer}H${head}${role ? ` — ${role}` : ""}`,
-          onclick: () => open(layer, head, cell) }, canvas, el("span", { class: "hl" }, `L${layer}H${head}`),
-        role ? el("span", { class: "rl" }, role.split(" ")[0]) : null);
+        const cell = el("div", { class: "attn-cell", "data-head": `L${layer}H${head}`, title: `L${layer}H${head}`,
+          onclick: () => open(layer, head, cell) }, canvas, el("span", { class: "hl" }, `L${layer}H${head}`));
         row.append(cell);
       }
       grid.append(row);
