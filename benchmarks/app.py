@@ -24,6 +24,7 @@ import shutil
 import socket
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -141,7 +142,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny random model, fewer repetitions")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--store", type=Path, help="a store holding a finished investigation of --model")
-    parser.add_argument("--build", type=Path, default=Path("/tmp/mechscope-app-bench.db"),
+    parser.add_argument("--build", type=Path, default=None,
                         help="where to record an investigation when --store is not given")
     parser.add_argument("--build-only", action="store_true", help="record the investigation and stop")
     parser.add_argument("--repeats", type=int, default=None)
@@ -152,7 +153,7 @@ def main() -> int:
         return 2
 
     model, task = load(args)
-    store = args.store or args.build
+    store = args.store or args.build or Path(tempfile.gettempdir()) / f"mechscope-app-bench{'-quick' if args.quick else ''}.db"
     run_id = newest_investigation(store) if store.exists() else None
     if run_id is None:
         if args.store:
@@ -191,13 +192,20 @@ def main() -> int:
 
 
 def load(args):
+    """The model, and the task to investigate (a name, or a file of prompt pairs)."""
     if args.quick:
         sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-        from tiny import TASK, tiny_hf_model, tiny_tokenizer  # noqa: F401
+        from tiny import tiny_hf_model, tiny_tokenizer
 
         from mechscope import HookedModel
 
-        return HookedModel(tiny_hf_model("llama-gqa"), tiny_tokenizer(), name="llama-gqa"), "ioi"
+        names = "mary john tom alice bob".split()
+        path = Path(tempfile.mkdtemp(prefix="mechscope-app-bench-")) / "pairs.jsonl"
+        rows = [{"clean": f"when {a} and {b} went to the store , {b} gave a drink to",
+                 "corrupt": f"when {a} and {b} went to the store , {c} gave a drink to", "answer": f" {a}",
+                 "wrong": f" {b}"} for a in names for b in names for c in names[:1] if len({a, b, c}) == 3]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return HookedModel(tiny_hf_model("llama-gqa"), tiny_tokenizer(), name="llama-gqa"), str(path)
     import mechscope
 
     return mechscope.load_model(args.model), "ioi"

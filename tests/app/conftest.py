@@ -8,11 +8,11 @@ import json
 import socket
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from threads import one_thread_fixture, single_thread
 from tiny import tiny_hf_model, tiny_tokenizer
 
 from mechscope import HookedModel
@@ -34,23 +34,8 @@ class Stored:
     sae_dir: Path
 
 
-@contextmanager
-def single_thread():
-    """One intra-op thread: on the shared 2-core machine the tiny investigation took 2 s so, 69 s on two."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    with single_thread():
-        yield
+# module: the session fixtures below set one thread themselves while they build
+one_thread = pytest.fixture(autouse=True, scope="module")(one_thread_fixture)
 
 
 @pytest.fixture(scope="session")

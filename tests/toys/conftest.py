@@ -1,17 +1,8 @@
-"""Toy-model tests run on one thread."""
+"""Toy-model tests run on one thread (tiny models run fastest so; two spin on a shared machine)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
+from threads import one_thread_fixture
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and two spin badly on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+one_thread = pytest.fixture(autouse=True, scope="module")(one_thread_fixture)
