@@ -88,6 +88,21 @@ def served_times(base: str, paths: list[str], repeats: int) -> dict:
     return out
 
 
+def cold_view_times(store_path: Path, run_id: str, repeats: int) -> dict:
+    """The Run page's data computed with nothing cached (a fresh connection each time): what the
+    first visit costs when the server had no time to read it ahead."""
+    from mechscope.app.views.investigation import investigation_view
+    from mechscope.store import open_store
+
+    times = []
+    for _ in range(repeats):
+        with open_store(store_path) as store:
+            start = time.perf_counter()
+            investigation_view(store, run_id)
+            times.append(1000 * (time.perf_counter() - start))
+    return {"first_ms": times[0], "median_ms": statistics.median(times)}
+
+
 def rendered_times(base: str, run_id: str, repeats: int, shots: Path) -> dict:
     """Navigation start to the page's ready mark (every section drawn), in Chromium."""
     from playwright.sync_api import sync_playwright
@@ -167,13 +182,14 @@ def main() -> int:
 
     from mechscope.app import create_app
 
-    shots = RESULTS / "app-screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = Path(tempfile.mkdtemp(prefix="mechscope-app-shots-"))
     base, server = serve(create_app(store, model=model))
     report = {"model": model.name, "store": str(store), "run": run_id, "machine": platform.machine(),
               "note": "the machine's 2 cores were shared with other jobs: times are upper bounds"}
+    time.sleep(5 if args.quick else 20)  # let the server read the newest investigations ahead, as it does at start
     report["served"] = served_times(base, [f"/runs/{run_id}", f"/api/runs/{run_id}/investigation",
                                            f"/api/runs/{run_id}/circuit"], repeats)
+    report["data_uncached"] = cold_view_times(store, run_id, repeats)
     report["rendered"] = rendered_times(base, run_id, repeats, shots)
     prompt = PROMPT_32 if not args.quick else "when mary and john went to the store , john gave a drink to"
     report["attention"] = attention_times(base, prompt, shots)
@@ -183,11 +199,12 @@ def main() -> int:
     path.write_text(json.dumps(report, indent=1) + "\n")
     page, data = report["served"][f"/runs/{run_id}"], report["served"][f"/api/runs/{run_id}/investigation"]
     print(f"Run page: HTML {page['median_ms']:.0f} ms, its data {data['median_ms']:.0f} ms (first {data['first_ms']:.0f} ms) "
-          f"[target served <= 200 ms]; rendered {report['rendered']['median_ms']:.0f} ms (first "
+          f"[target served <= 200 ms]; its data uncached {report['data_uncached']['median_ms']:.0f} ms; rendered {report['rendered']['median_ms']:.0f} ms (first "
           f"{report['rendered']['first_ms']:.0f} ms) [target <= 1000 ms]")
     a = report["attention"]
     print(f"Attention {a['layers']} layers × {a['tokens']} tokens: {a['layers_fetched_before_scrolling']} layers fetched "
-          f"before scrolling, first layer {a['first_layer_seconds']:.1f} s, all {a['all_layers_seconds']:.1f} s; wrote {path}")
+          f"before scrolling, first layer {a['first_layer_seconds']:.1f} s, all {a['all_layers_seconds']:.1f} s; wrote {path}; "
+          f"screenshots in {shots}")
     return 0
 
 
