@@ -101,6 +101,7 @@ bench: setup
 	$(BIN)/python benchmarks/circuit_ground_truth.py
 	$(BIN)/python benchmarks/circuit_cost.py
 	$(BIN)/python benchmarks/circuit_discovery.py
+	$(BIN)/python benchmarks/app.py
 
 bench-quick: setup
 	$(BIN)/python benchmarks/hook_overhead.py --quick
@@ -110,6 +111,7 @@ bench-quick: setup
 	$(BIN)/python benchmarks/circuit_ground_truth.py --quick
 	$(BIN)/python benchmarks/circuit_cost.py --quick
 	$(BIN)/python benchmarks/circuit_discovery.py --quick
+	$(BIN)/python benchmarks/app.py --quick
 
 # The README's SAE and transcoder on smollm2-135m, layer 15, from nothing: harvest 1M
 # tokens (~15 min each on 2 cores), train on 4M (4 passes, ~5 min each), evaluate on

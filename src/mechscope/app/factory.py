@@ -104,8 +104,12 @@ def _warm(access: StoreAccess, newest: int = 3) -> None:
 
     try:
         store = access.store()
-        for run in [r for r in store.runs(command="investigate") if r.status == "complete"][:newest]:
+        recent = [r for r in store.runs(command="investigate") if r.status == "complete"][:newest]
+        for run in recent:
             access.cached(run, "investigation", lambda run=run: investigation_view(access.store(), run.id))
+        for run in recent:
+            if "circuit" in {s.name for s in store.stages(run.id)}:
+                runs.circuit_payload(access, run)
     except MechscopeError:  # a run deleted meanwhile, a damaged stage: its page will say so
         pass
 

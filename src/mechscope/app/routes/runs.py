@@ -104,14 +104,19 @@ def api_investigation(request: Request, run_id: str) -> dict:
 def api_circuit(request: Request, run_id: str, edges: int | None = None) -> dict:
     """The circuit at one of the measured budgets (default: the chosen circuit)."""
     access = _access(request)
+    return circuit_payload(access, access.store().run(run_id), edges)
+
+
+def circuit_payload(access, run, edges: int | None = None) -> dict:
+    """The Circuit explorer's data for ``edges`` edges, from the run's decoded circuit stage (kept)."""
     store = access.store()
-    run = store.run(run_id)
-    stage = access.cached(run, "circuit-stage", lambda: store.stage_value(run_id, "circuit"))
+    stage = access.cached(run, "circuit-stage", lambda: store.stage_value(run.id, "circuit"))
     stops = budget_stops(stage)
     if edges is None:
         edges = next(s["edges"] for s in stops if s.get("chosen"))
-    roles = node_roles(access.cached(run, "stage:who", lambda: _finite(store.stage_plain(run_id, "who")))
-                       if "who" in {s.name for s in store.stages(run_id)} else None)
+    have_who = "who" in {s.name for s in store.stages(run.id)}
+    roles = node_roles(access.cached(run, "stage:who", lambda: _finite(store.stage_plain(run.id, "who")))
+                       if have_who else None)
 
     def compute():
         ranked = access.cached(run, "circuit-ranked", lambda: ranked_scores(stage))
