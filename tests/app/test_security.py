@@ -169,3 +169,23 @@ def test_the_playground_refuses_what_it_cannot_take(stored):
         assert "k:" in post({"prompt": "the cat", "k": 0}).json()["detail"]
         assert post({"text": "the cat"}).json()["detail"] == "prompt: Field required"
         assert post({"prompt": "the cat sat"}).status_code == 200
+    small = create_app(stored.path, model=stored.model, limits=Limits(max_attention_tokens=4))
+    with TestClient(small, base_url=BASE) as client:
+        refused = client.get("/api/attention", params={"prompt": "the cat sat on the mat"})
+        assert refused.status_code == 400 and "at most 4" in refused.json()["detail"]
+
+
+def test_extra_routers_are_mounted_and_programs_post_json_without_the_page_header(stored):
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.post("/v1/echo")
+    def echo(body: dict) -> dict:
+        return body
+
+    with TestClient(create_app(stored.path, routers=[router]), base_url=BASE) as client:
+        assert client.post("/v1/echo", json={"x": 1}).json() == {"x": 1}
+        form = client.post("/v1/echo", content=b"x=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert form.status_code == 415 and "JSON" in form.json()["detail"]
+        assert client.post("/v1/echo", json={"x": 1}, headers={"Origin": "http://evil.example"}).status_code == 403

@@ -47,9 +47,11 @@ class Limits:
     """Longest prompt, in characters (the model's context is checked too, in tokens)."""
     max_body: int = 64 * 1024
     """Largest request body, in bytes."""
+    max_attention_tokens: int = 256
+    """Longest prompt, in tokens, whose attention grid is drawn (each layer's patterns grow with its square)."""
 
     def __post_init__(self) -> None:
-        for name in ("max_prompt_chars", "max_body"):
+        for name in ("max_prompt_chars", "max_body", "max_attention_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Limits.{name} must be positive; received {getattr(self, name)}")
 

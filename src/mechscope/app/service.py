@@ -41,7 +41,7 @@ class ModelService:
     """One model (and optionally SAEs), loaded lazily, used from one worker thread."""
 
     def __init__(self, *, name: str | None = None, model=None, sae_paths: tuple[str, ...] = (), saes=None,
-                 loader: Callable[[str], Any] | None = None, cache_size: int = 32) -> None:
+                 loader: Callable[[str], Any] | None = None, cache_size: int = 8) -> None:
         self._name = model.name if model is not None else name
         self._model = model
         self._sae_paths, self._saes = tuple(sae_paths), saes

@@ -61,8 +61,8 @@ async def api_attention(request: Request, prompt: str, run: str | None = None) -
     """The prompt's tokens and the grid's size (patterns: a layer at a time, below)."""
     state = _state(request)
     prompt = check_prompt(prompt, state.limits.max_prompt_chars)
-    patterns = await state.service.call(live.attention_patterns, prompt, model_name=_run_model(request, run),
-                                        cache_key=("patterns", prompt))
+    patterns = await state.service.call(live.attention_patterns, prompt, state.limits.max_attention_tokens,
+                                        model_name=_run_model(request, run), cache_key=("patterns", prompt))
     return {"tokens": list(patterns.tokens), "n_layers": patterns.n_layers, "n_heads": patterns.n_heads,
             "model": state.service.name}
 
@@ -87,8 +87,8 @@ async def api_attention_layer(request: Request, layer: int, prompt: str, run: st
     """One layer's patterns: head × query × key."""
     state = _state(request)
     prompt = check_prompt(prompt, state.limits.max_prompt_chars)
-    patterns = await state.service.call(live.attention_patterns, prompt, model_name=_run_model(request, run),
-                                        cache_key=("patterns", prompt))
+    patterns = await state.service.call(live.attention_patterns, prompt, state.limits.max_attention_tokens,
+                                        model_name=_run_model(request, run), cache_key=("patterns", prompt))
     return {"layer": layer, "patterns": patterns.layer(layer)}
 
 

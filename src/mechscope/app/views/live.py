@@ -68,9 +68,12 @@ class Patterns:
         return _rounded(self.values[layer].float())
 
 
-def attention_patterns(model, prompt: str) -> Patterns:
+def attention_patterns(model, prompt: str, max_tokens: int) -> Patterns:
     """Every layer's attention pattern on the prompt, in one forward pass."""
     batch = model.to_batch(prompt)
+    if batch.ids.shape[1] > max_tokens:
+        raise InputError(f"the prompt has {batch.ids.shape[1]} tokens; attention is drawn for at most {max_tokens} "
+                         f"(each head's pattern has one row and one column per token): shorten it")
     _, cache = model.run_with_cache(batch, names="blocks.*.attn.hook_pattern")
     stacked = torch.stack([cache[f"blocks.{layer}.attn.hook_pattern"][0] for layer in range(model.cfg.n_layers)])
     return Patterns(tokens=tuple(model.to_str_tokens(batch.ids[0])), values=stacked.to(torch.float16).cpu())
