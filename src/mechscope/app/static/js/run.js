@@ -160,16 +160,17 @@
         hover: (r, c, v) => `L${r}H${c}: ${name.replace(/_/g, " ")} ${fmt(v, 3)}` + (base !== undefined ? ` (no-role baseline ${fmt(base, 3)})` : ""),
         click: openHead });
     };
-    card.append(el("div", { class: "filters" }, el("label", {}, "score", select)), box);
+    const side = el("div", { class: "grow" });
+    card.append(el("div", { class: "row" }, el("div", {}, el("div", { class: "filters" }, el("label", {}, "score", select)), box), side));
     draw(select.value);
     const rows = Object.entries(w.labels).map(([head, found]) => {
       const [layer, index] = head.slice(1).split("H").map(Number);
       return [el("a", { href: attentionUrl(layer, index) }, head),
         el("span", {}, found.length ? found.map(([role, score]) => el("span", { class: "badge role" }, `${role} ${fmt(score, 2)}`)) : "—")];
     });
-    card.append(el("h3", {}, "Roles of the top heads"), MS.table(["head", "clear roles (score)"], rows));
-    card.append(el("p", { class: "note" }, `Role scores on ${roles.n_seqs} repeated random sequences of ${roles.seq_len} tokens; `
-      + `mover scores on ${movers.n_prompts} discovery prompts.`));
+    side.append(el("h3", {}, "Roles of the top heads"), MS.table(["head", "clear roles (score)"], rows));
+    side.append(el("p", { class: "note" }, `Role scores on ${roles.n_seqs} repeated random sequences of ${roles.seq_len} tokens; `
+      + `mover scores on ${movers.n_prompts} discovery prompts. Click a head for its attention.`));
     return card;
   }
 
