@@ -118,13 +118,14 @@ def test_deleting_needs_the_apps_header_and_no_foreign_origin(copy):
         assert done.status_code == 200 and client.get(f"/api/runs/{run}").status_code == 404
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.1.evil.example", "attacker.localhost"])
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.1.evil.example", "attacker.localhost",
+                                  "10.0.0.1:8765", "[::2]:8765", ""])
 def test_a_foreign_host_header_is_refused_on_loopback(client, host):
     response = client.get("/api/runs", headers={"host": host})
     assert response.status_code == 400 and "DNS rebinding" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1:8765", "localhost:8765", "[::1]:8765", "localhost"])
+@pytest.mark.parametrize("host", ["127.0.0.1:8765", "localhost:8765", "[::1]:8765", "localhost", "127.0.0.2:9000"])
 def test_loopback_host_headers_are_served(client, host):
     assert client.get("/api/runs", headers={"host": host}).status_code == 200
 

@@ -5,8 +5,8 @@
     app = Guard(app, Guarding(port=8765, loopback=True, token=None))
 
 * **Host header** (DNS rebinding): while the server listens on a loopback address, a
-  request whose ``Host`` is anything but ``127.0.0.1``, ``localhost`` or ``[::1]`` is
-  refused, so a page on a foreign domain that re-resolves its name to 127.0.0.1 cannot read
+  request whose ``Host`` is anything but ``localhost`` or a loopback address (``127.0.0.1``,
+  ``[::1]``…) is refused, so a page on a foreign domain that re-resolves its name to 127.0.0.1 cannot read
   the store.
 * **Access token**: bound to another address, every request needs the random token the
   server printed, as Jupyter does: ``?token=…`` once (it becomes an HttpOnly, SameSite
@@ -27,14 +27,13 @@ Refusals say why, as JSON ``{"detail": …}`` under ``/api/`` and ``/v1/``, as t
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, urlencode
 
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
-"""Host names accepted while the server listens on a loopback address."""
 TOKEN_COOKIE = "mechscope_token"
 CSRF_HEADER = "x-mechscope-request"
 """The header every state-changing request from the app's own pages carries."""
@@ -47,8 +46,14 @@ ARTIFACT_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-in
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` (as given to ``--host``) is a loopback address."""
-    return host in LOOPBACK_NAMES or host.startswith("127.") or host == "[::1]"
+    """Whether ``host`` (as given to ``--host``, or a Host header's name) is a loopback name or address."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,7 +107,7 @@ class Guard:
 
     def _refusal(self, scope, headers: dict[str, str]) -> tuple[int, str] | None:
         host = headers.get("host", "")
-        if self.guarding.loopback and _hostname(host) not in LOOPBACK_NAMES:
+        if self.guarding.loopback and not is_loopback(_hostname(host)):
             return 400, (f"refused: the Host header {host!r} is not this server's address; it listens on the loopback "
                          f"interface only (protection against DNS rebinding): open http://127.0.0.1 with its port")
         if self.guarding.token and not self._has_token(scope, headers):
@@ -122,7 +127,8 @@ class Guard:
             cookie.load(headers.get("cookie", ""))
         except Exception:  # a malformed cookie header is no token
             return False
-        if TOKEN_COOKIE in cookie and secrets.compare_digest(cookie[TOKEN_COOKIE].value, token):
+        name = _cookie_name(scope)
+        if name in cookie and secrets.compare_digest(cookie[name].value, token):
             return True
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         return secrets.compare_digest(query.get("token", ""), token)
@@ -131,11 +137,17 @@ class Guard:
         """The token arrived in the URL: keep it in a cookie and redirect to the URL without it."""
         rest = urlencode({k: v for k, v in query.items() if k != "token"})
         location = scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else "")
-        cookie = f"{TOKEN_COOKIE}={self.guarding.token}; Path=/; HttpOnly; SameSite=Strict"
+        cookie = f"{_cookie_name(scope)}={self.guarding.token}; Path=/; HttpOnly; SameSite=Strict"
         await send({"type": "http.response.start", "status": 303,
                     "headers": [(b"location", location.encode("latin-1")), (b"set-cookie", cookie.encode("latin-1")),
                                 *_security_headers(scope)]})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _cookie_name(scope) -> str:
+    """The token's cookie, named after the port: browsers share cookies between a host's ports."""
+    server = scope.get("server") or ("", 0)
+    return f"{TOKEN_COOKIE}_{server[1] or 0}"
 
 
 def _cross_site(scope, headers: dict[str, str], program_prefixes: tuple[str, ...]) -> tuple[int, str] | None:
