@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 LOCK   := requirements.lock
 
-.PHONY: setup lock test-latest e2e-setup demo test test-slow bench bench-quick sae-smollm2 clean
+.PHONY: setup lock test-latest e2e-setup app-assets serve demo test test-slow bench bench-quick sae-smollm2 clean
 
 setup: $(STAMP)
 
@@ -55,15 +55,29 @@ test-latest:
 	@grep -oE '^[A-Za-z0-9._-]+==[^ ]+' $(LOCK) | sort | comm -13 - $(LATEST)/freeze.txt || true
 	$(LATEST)/bin/python -m pytest -m "not slow"
 
-# The dashboards' end-to-end test renders a page in headless Chromium, installed here from
-# Debian's registry when missing (needs root or password-less sudo; without it the test
-# says why it is skipped). CI runs this before the tests.
+# The browser tests (the web app's pages, the dashboards) run headless Chromium, installed
+# here from Debian's registry when missing (needs root or password-less sudo; without it the
+# tests say why they are skipped). CI runs this before the tests.
 APT_CHROMIUM := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 e2e-setup:
 	@if command -v chromium >/dev/null; then echo "chromium: $$(command -v chromium)"; \
 	elif [ "$$(id -u)" = 0 ]; then $(APT_CHROMIUM) >/dev/null || { apt-get update -q >/dev/null && $(APT_CHROMIUM) >/dev/null; }; \
 	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo -n sh -c '$(APT_CHROMIUM) >/dev/null || { apt-get update -q >/dev/null && $(APT_CHROMIUM) >/dev/null; }'; \
-	else echo "chromium is missing and cannot be installed here (not root, no sudo): its test will be skipped"; fi
+	else echo "chromium is missing and cannot be installed here (not root, no sudo): the browser tests will be skipped"; fi
+
+# The web app's JavaScript comes from npm packages pinned in web/package-lock.json (integrity
+# hashes). This copies the minified files, with their licences, into the Python package;
+# they are committed, so a clone, CI and pip installs need no npm. Rerun after changing web/.
+VENDOR := src/mechscope/app/static/vendor
+app-assets:
+	cd web && npm ci --ignore-scripts --no-audit --no-fund
+	cp web/node_modules/d3/dist/d3.min.js $(VENDOR)/d3.min.js
+	cp web/node_modules/d3/LICENSE $(VENDOR)/d3.LICENSE.txt
+	@echo "vendor files in $(VENDOR):" && ls -l $(VENDOR)
+
+# The web app over the results store, on http://127.0.0.1:8765
+serve: setup
+	$(BIN)/mechscope serve
 
 # The main job on the default model: where IOI lives, its circuit, what each part does,
 # checked on held-out prompts; prints the summary and where report.html is.
@@ -87,6 +101,7 @@ bench: setup
 	$(BIN)/python benchmarks/circuit_ground_truth.py
 	$(BIN)/python benchmarks/circuit_cost.py
 	$(BIN)/python benchmarks/circuit_discovery.py
+	$(BIN)/python benchmarks/app.py
 
 bench-quick: setup
 	$(BIN)/python benchmarks/hook_overhead.py --quick
@@ -96,6 +111,7 @@ bench-quick: setup
 	$(BIN)/python benchmarks/circuit_ground_truth.py --quick
 	$(BIN)/python benchmarks/circuit_cost.py --quick
 	$(BIN)/python benchmarks/circuit_discovery.py --quick
+	$(BIN)/python benchmarks/app.py --quick
 
 # The README's SAE and transcoder on smollm2-135m, layer 15, from nothing: harvest 1M
 # tokens (~15 min each on 2 cores), train on 4M (4 passes, ~5 min each), evaluate on

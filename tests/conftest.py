@@ -60,14 +60,9 @@ def gemma3():
 
 @pytest.fixture(scope="module")  # module: also covers module-scoped fixtures
 def one_thread():
-    """One intra-op thread for the module, the count put back after: on the shared 2-core
-    machine two threads spin against other processes (a package opts in with an autouse
-    fixture that requests this one)."""
-    import torch
+    """One intra-op thread for the module, the count put back after (tests/threads.py says
+    why); a package opts in with an autouse fixture that requests this one."""
+    from threads import single_thread
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread():
         yield
-    finally:
-        torch.set_num_threads(before)

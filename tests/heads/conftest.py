@@ -1,8 +1,5 @@
-"""Run this package's tests on one intra-op thread, and put the thread count back after.
-
-On the shared 2-core machine two threads spin against other processes: a tiny model's
-head_roles took 0.45 s on two threads and 0.006 s on one; smollm2-135m's 23 s and 6 s.
-"""
+"""Run this package's tests on one intra-op thread, and put the thread count back after
+(see tests/threads.py for why)."""
 
 from __future__ import annotations
 

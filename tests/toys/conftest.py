@@ -1,4 +1,4 @@
-"""Toy-model tests run on one thread."""
+"""Toy-model tests run on one thread (tiny models run fastest so; two spin on a shared machine)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@
     mechscope trace smollm2-135m --facts known.json  # causal tracing of facts
     mechscope edit smollm2-135m --prompt "{} is in" --subject Paris --target Rome   # ROME
     mechscope toys grokking --quick          # a finding of the field reproduced on a toy model
+    mechscope serve                          # the web app over the results store
 
 Bad input prints one line, ``error: …``, and exits with status 2; never a traceback.
 """
@@ -130,11 +131,11 @@ def predict(
 
 def _register_technique_commands() -> None:
     """Each technique's command lives beside its technique, in ``cli/<name>.py``."""
-    from mechscope.cli import (circuit, edit, explain, heads, investigate, lens, patch, probe, runs, sae, steer,
-                               tasks, toys, trace)
+    from mechscope.cli import (circuit, edit, explain, heads, investigate, lens, patch, probe, runs, sae, serve,
+                               steer, tasks, toys, trace)
 
     for module in (investigate, tasks, lens, patch, heads, circuit, sae, probe, steer, trace, edit, explain, toys,
-                   runs):
+                   runs, serve):
         module.register(app)
 
 

@@ -1,0 +1,2 @@
+"""The app's routes, by page: runs (list, run, circuit, files), explore (compare, attention,
+features) and the playground."""
