@@ -28,7 +28,7 @@ from torch import Tensor
 from mechscope.errors import InputError
 from mechscope.results import Result
 from mechscope.sae import SAEConfig, train_sae
-from mechscope.sae.source import TensorSource
+from mechscope.activations.source import TensorSource
 from mechscope.sae.train_config import TrainConfig
 from mechscope.toys.superposition import SuperpositionConfig, SuperpositionTraining, feature_batch
 from mechscope.toys.superposition_analysis import REPRESENTED
