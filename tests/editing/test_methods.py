@@ -7,7 +7,7 @@ import pytest
 import torch
 from helpers import CONFIGS, request
 
-from mechscope.editing import METHODS, edit_model, edited
+from mechscope.editing import EDIT_METHODS, edit_model, edited
 from mechscope.errors import InputError
 
 
@@ -15,7 +15,7 @@ def _weights(model):
     return {name: param.detach().clone() for name, param in model.hf_model.named_parameters()}
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", list(EDIT_METHODS))
 def test_edit_makes_the_target_the_prediction(tiny, method, tmp_path, monkeypatch):
     monkeypatch.setenv("MECHSCOPE_CACHE_DIR", str(tmp_path))
     req = request(tiny)

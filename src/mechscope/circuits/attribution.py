@@ -45,7 +45,7 @@ from mechscope.errors import InputError
 from mechscope.results import Checkpoint, Result, no_checkpoint
 from mechscope.tasks.task import Task, at_answer
 
-METHODS = ("eap", "eap-ig-inputs", "eap-ig-activations")
+EDGE_ATTRIBUTION_METHODS = ("eap", "eap-ig-inputs", "eap-ig-activations")
 """Gradient-based edge scores :func:`edge_attribution_patching` computes."""
 
 
@@ -93,8 +93,8 @@ def edge_attribution_patching(
     attention activations per layer). Each batch's scores, summed over all its runs,
     pass through ``checkpoint`` (``"prompts 0-7"``), so that an interrupted scoring can
     continue from the batches it finished (:data:`mechscope.results.Checkpoint`)."""
-    if method not in METHODS:
-        raise InputError(f"method must be one of {', '.join(METHODS)}; received {method!r}")
+    if method not in EDGE_ATTRIBUTION_METHODS:
+        raise InputError(f"method must be one of {', '.join(EDGE_ATTRIBUTION_METHODS)}; received {method!r}")
     if steps < 1 or batch_size < 1:
         raise InputError(f"steps and batch_size must be at least 1; received {steps} and {batch_size}")
     graph = CircuitGraph.of(model)

@@ -50,7 +50,7 @@ from mechscope.cli.common import (
 )
 from mechscope.errors import InputError
 
-METHODS = {"eap": "eap", "eap-ig": "eap-ig-inputs", "eap-ig-activations": "eap-ig-activations",
+CIRCUIT_METHOD_NAMES = {"eap": "eap", "eap-ig": "eap-ig-inputs", "eap-ig-activations": "eap-ig-activations",
            "exact": "exact", "acdc": "acdc"}
 """``--method`` values, and the method name each gives the library (EAP-IG means on inputs)."""
 INTEGRATED = ("eap-ig", "eap-ig-activations")
@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
 def circuit(
     model: str = model_argument(),
     task: str = task_option(),
-    method: str = typer.Option("eap-ig", "--method", help=f"How edges are scored: {', '.join(METHODS)}."),
+    method: str = typer.Option("eap-ig", "--method", help=f"How edges are scored: {', '.join(CIRCUIT_METHOD_NAMES)}."),
     budget: float | None = typer.Option(
         None, "--budget", help=f"Fraction of the edges kept, in (0, 1] (default {DEFAULT_BUDGET}; not acdc)."),
     ablation: str = typer.Option("resample", "--ablation", help="What a removed edge carries: resample, mean or zero."),
@@ -138,8 +138,8 @@ def _check_options(method, budget, ablation, steps, threshold, n, metric, out_di
     from mechscope.ablations import ABLATIONS
     from mechscope.tasks.task import METRICS
 
-    if method not in METHODS:
-        raise InputError(f"unknown --method {method!r}; expected one of {', '.join(METHODS)}")
+    if method not in CIRCUIT_METHOD_NAMES:
+        raise InputError(f"unknown --method {method!r}; expected one of {', '.join(CIRCUIT_METHOD_NAMES)}")
     if budget is not None and not 0 < budget <= 1:
         raise InputError(f"--budget is a fraction of the edges in (0, 1]; received {budget}. Try --budget 0.05")
     if budget is not None and method == "acdc":
@@ -179,8 +179,9 @@ def _discover(model, task, evaluator, method: str, *, budget: float, steps: int,
     if method == "exact":
         scores = exact_edge_scores(evaluator, progress=progress)
     else:
-        scores = edge_attribution_patching(model, task, method=METHODS[method], ablation=evaluator.ablation,
-                                           steps=steps, checkpoint=checkpoint, progress=progress)
+        scores = edge_attribution_patching(model, task, method=CIRCUIT_METHOD_NAMES[method],
+                                           ablation=evaluator.ablation, steps=steps, checkpoint=checkpoint,
+                                           progress=progress)
     return Circuit.from_scores(scores.graph, scores.as_dict(), budget=budget, method=method, model_name=model.name)
 
 

@@ -14,13 +14,13 @@ from mechscope.editing.evaluate import EvalConfig, evaluate_edits, reference_tex
 from mechscope.editing.ft import FtConfig, ft_l
 from mechscope.editing.layer import LayerChoice, choose_edit_layer
 from mechscope.editing.memit import MemitConfig, memit
-from mechscope.editing.methods import METHODS, edit_model
+from mechscope.editing.methods import EDIT_METHODS, edit_model
 from mechscope.editing.rome import RomeConfig, rome
 from mechscope.editing.scores import CaseScores, EditEvaluation, EvaluationTable
 from mechscope.editing.values import ValueConfig
 
 __all__ = [
-    "METHODS",
+    "EDIT_METHODS",
     "CaseScores",
     "CovarianceConfig",
     "Edit",

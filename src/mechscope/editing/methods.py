@@ -40,7 +40,7 @@ class EditMethod:
     """One edit for all requests (MEMIT's mass editing) rather than one edit per request."""
 
 
-METHODS: dict[str, EditMethod] = {
+EDIT_METHODS: dict[str, EditMethod] = {
     "rome": EditMethod(rome, lambda layer: RomeConfig(layer=layer), batched=False),
     "memit": EditMethod(memit, _memit_config, batched=True),
     "ft-l": EditMethod(ft_l, lambda layer: FtConfig(layer=layer), batched=False),
@@ -49,11 +49,11 @@ METHODS: dict[str, EditMethod] = {
 
 
 def get_method(name: str) -> EditMethod:
-    if name not in METHODS:
-        hint = closest(name, METHODS)
-        raise InputError(f"unknown editing method {name!r}; known: {', '.join(METHODS)}"
+    if name not in EDIT_METHODS:
+        hint = closest(name, EDIT_METHODS)
+        raise InputError(f"unknown editing method {name!r}; known: {', '.join(EDIT_METHODS)}"
                          + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-    return METHODS[name]
+    return EDIT_METHODS[name]
 
 
 def edit_model(model, requests: Sequence[EditRequest] | EditRequest, *, method: str = "rome",

@@ -38,7 +38,7 @@ class InvestigateOptions:
     role_seq_len: int = 40
     """Random tokens in each half of those sequences."""
     circuit_method: str = "eap-ig-inputs"
-    """How edges are scored (a name of :data:`mechscope.circuits.attribution.METHODS`)."""
+    """How edges are scored (a name of :data:`mechscope.circuits.attribution.EDGE_ATTRIBUTION_METHODS`)."""
     ig_steps: int = 5
     """Integration steps of EAP-IG."""
     circuit_prompts: int | None = None
@@ -70,10 +70,10 @@ class InvestigateOptions:
         if not 0 < self.target_f <= 1.5:
             raise InputError(f"InvestigateOptions.target_f must be in (0, 1.5]; received {self.target_f!r}")
         check_ablation(self.ablation, "InvestigateOptions.ablation")
-        from mechscope.circuits.attribution import METHODS
+        from mechscope.circuits.attribution import EDGE_ATTRIBUTION_METHODS
 
-        if self.circuit_method not in METHODS:
-            raise InputError(f"InvestigateOptions.circuit_method must be one of {', '.join(METHODS)}; "
+        if self.circuit_method not in EDGE_ATTRIBUTION_METHODS:
+            raise InputError(f"InvestigateOptions.circuit_method must be one of {', '.join(EDGE_ATTRIBUTION_METHODS)}; "
                              f"received {self.circuit_method!r}")
 
     @classmethod
