@@ -46,14 +46,25 @@ def test_explain_then_score_write_delphi_files_and_resume(files):
     scored = _run(files, "score", "--scorers", "detection,intruder", "--explainer", "top-tokens")
     assert scored.exit_code == 0, scored.output
     assert "detection" in scored.output and "shuffled" in scored.output
-    report = json.loads((files / "out" / f"autointerp_{HOOK}.json").read_text())
+    [summary] = (files / "out").glob(f"autointerp-{HOOK}-*.json")
+    report = json.loads(summary.read_text())
     assert report["summary"]["detection"]["explanation"]["n"] == 3
-    assert (files / "out" / f"autointerp_{HOOK}.png").exists()
+    assert report["options"]["scorers"] == ["detection", "intruder"] and report["options"]["n_test"] == 4
+    assert summary.with_suffix(".png").exists()
+    assert len(list((files / "out").glob(f"explanations-{HOOK}-*.json"))) == 1
     assert (files / "out" / "scores" / "detection-shuffled" / f"{HOOK}_latent2.txt").exists()
     stamp = (files / "out" / "scores" / "detection" / f"{HOOK}_latent0.txt").stat().st_mtime_ns
     again = _run(files, "score", "--scorers", "detection")
     assert again.exit_code == 0, again.output
     assert (files / "out" / "scores" / "detection" / f"{HOOK}_latent0.txt").stat().st_mtime_ns == stamp
+    # another choice of scorers is another summary: the first one stays
+    summaries = sorted((files / "out").glob(f"autointerp-{HOOK}-*.json"))
+    assert len(summaries) == 2 and summary in summaries
+    assert {tuple(json.loads(path.read_text())["options"]["scorers"]) for path in summaries} == {
+        ("detection", "intruder"), ("detection",)}
+    other = _run(files, "explain", "--explainer", "top-tokens", "--units", "0-1")
+    assert other.exit_code == 0, other.output
+    assert len(list((files / "out").glob(f"explanations-{HOOK}-*.json"))) == 2
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -65,6 +76,14 @@ def test_explain_then_score_write_delphi_files_and_resume(files):
 def test_bad_input_gives_one_line_before_loading_anything(files, extra, message):
     result = _run(files, "score", *extra)
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["explain", "score"])
+def test_an_out_that_is_a_file_is_refused_before_the_model_loads(files, tmp_path, command):
+    (tmp_path / "file").write_text("")
+    result = runner.invoke(app, [command, str(tmp_path / "no-such-model"), HOOK, "--store", str(files / "store"),
+                                 "--out", str(tmp_path / "file")])
+    assert result.exit_code == 2 and "is a file" in result.output and "Traceback" not in result.output
 
 
 def test_a_missing_store_or_bad_units_argument(files, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -42,17 +43,25 @@ def _run(*args):
     return result
 
 
+def one(out: Path, pattern: str) -> Path:
+    """The one file in ``out`` matching ``pattern``."""
+    found = list(out.glob(pattern))
+    assert len(found) == 1, found
+    return found[0]
+
+
 def test_probe_writes_the_layer_sweep_and_the_sparse_probing_table(files):
     result = _run("probe", files["model"], "--data", files["data"], "--sae", files["sae"], "--sae-k", "1,2",
                   "--out", files["out"], "--no-progress")
     assert result.exit_code == 0, result.output
     assert "control" in result.output and "shuffled" in result.output and "| words |" in result.output
-    sweep = json.loads((files["out"] / "probe-words-tiny-llama.json").read_text())
+    sweep = json.loads(one(files["out"], "probe-words-tiny-llama-*.json").read_text())
     assert sweep["type"] == "ProbeSweep" and sweep["layers"] == [0, 1]
     assert {"control_score", "selectivity", "shuffled_score", "chance"} <= set(sweep["results"][0])
-    table = json.loads((files["out"] / "sparse-probing-words-tiny-llama.json").read_text())
+    assert sweep["options"]["data"] == files["data"] and sweep["options"]["sae_k"] == [1, 2]
+    table = json.loads(one(files["out"], "sparse-probing-words-tiny-llama-*.json").read_text())
     assert table["ks"] == [1, 2] and len(table["rows"][0]["sae"]) == 3
-    assert (files["out"] / "probe-words-tiny-llama.png").is_file()
+    assert one(files["out"], "probe-words-tiny-llama-*.png").is_file()
 
 
 def test_steer_prints_plain_steered_and_random_and_saves_the_vector(files, tmp_path):
@@ -62,12 +71,13 @@ def test_steer_prints_plain_steered_and_random_and_saves_the_vector(files, tmp_p
                   "--out", files["out"])
     assert result.exit_code == 0, result.output
     assert "steered" in result.output and "random direction" in result.output
-    written = json.loads((files["out"] / "steer-pairs-tiny-llama.json").read_text())
+    written = json.loads(one(files["out"], "steer-pairs-tiny-llama-*.json").read_text())
     assert written["hook_names"] == ["blocks.1.hook_resid_post"] and written["vector"]["method"] == "mean-diff"
+    assert written["options"]["layer"] == 1 and written["options"]["alpha"] == 2
     again = _run("steer", files["model"], "--vector", vector, "--alpha", 2, "--prompt", "the cat sat",
                  "--max-new-tokens", 4, "--out", files["out"])
     assert again.exit_code == 0, again.output
-    assert json.loads((files["out"] / "steer-v-tiny-llama.json").read_text())["steered"] == written["steered"]
+    assert json.loads(one(files["out"], "steer-v-tiny-llama-*.json").read_text())["steered"] == written["steered"]
     from_gguf = _run("steer", "run", files["model"], "--vector", tmp_path / "v.gguf", "--alpha", 2, "--prompt",
                      "the cat sat", "--max-new-tokens", 4, "--out", files["out"])
     assert from_gguf.exit_code == 0, from_gguf.output
@@ -81,9 +91,27 @@ def test_steer_sweep_writes_the_grid_and_a_recommendation(files):
                   "--layers", "0,1", "--alphas", "1,4", "--max-kl", 50, "--n-random", 1, "--out", files["out"],
                   "--no-progress")
     assert result.exit_code == 0, result.output
-    sweep = json.loads((files["out"] / "steer-sweep-pairs-tiny-llama.json").read_text())
+    sweep = json.loads(one(files["out"], "steer-sweep-pairs-tiny-llama-*.json").read_text())
     assert sweep["layers"] == [0, 1] and sweep["alphas"] == [1.0, 4.0] and len(sweep["kl"]) == 2
-    assert (files["out"] / "steer-sweep-pairs-tiny-llama.png").is_file()
+    assert sweep["options"]["targets"] == "cat,dog" and sweep["options"]["max_kl"] == 50
+    assert one(files["out"], "steer-sweep-pairs-tiny-llama-*.png").is_file()
+
+
+@pytest.mark.parametrize("command, base, runs", [
+    ("probe", ["--data", "DATA", "--layers", "1", "--no-progress"], [[], ["--seed", "1"], ["--layers", "0"]]),
+    ("steer", ["--pairs", "PAIRS", "--layer", "1", "--max-new-tokens", "2"],
+     [["--prompt", "the cat sat"], ["--prompt", "the dog sat"], ["--prompt", "the cat sat", "--alpha", "3"]]),
+    ("steer sweep", ["--pairs", "PAIRS", "--targets", "cat", "--layers", "1", "--alphas", "1", "--n-random", "1",
+                     "--no-progress"], [[], ["--alphas", "2"], ["--targets", "dog"]]),
+])
+def test_runs_differing_in_one_option_never_overwrite_each_other(files, tmp_path, command, base, runs):
+    base = [files["data"] if a == "DATA" else files["pairs"] if a == "PAIRS" else a for a in base]
+    for args in runs:
+        result = _run(*command.split(), files["model"], *base, *args, "--out", tmp_path, "--no-store")
+        assert result.exit_code == 0, result.output
+    written = list(tmp_path.glob("*.json"))
+    assert len(written) == len(runs)
+    assert len({json.dumps(json.loads(path.read_text())["options"], sort_keys=True) for path in written}) == len(runs)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -95,9 +123,20 @@ def test_steer_sweep_writes_the_grid_and_a_recommendation(files):
     (["steer", "sweep", "MODEL", "--pairs", "PAIRS"], "have no built-in effect"),
     (["steer", "sweep", "MODEL", "--pairs", "weddings", "--alphas", "x"], "--alphas takes comma-separated numbers"),
     (["steer", "sweep", "MODEL", "--pairs", "weddings", "--max-kl", "0"], "SweepConfig.max_kl"),
+    (["steer", "sweep", "MODEL", "--pairs", "weddings", "--task", "nope"], "unknown task 'nope'"),
+    (["probe", "MODEL", "--data", "sva-number", "--out", "FILE"], "is a file"),
+    (["probe", "MODEL", "--data", "sva-number", "--k", "0"], "--k must be at least 1"),
+    (["probe", "MODEL", "--data", "sva-number", "--store", "DIR"], "is a directory"),
+    (["steer", "MODEL", "--pairs", "weddings", "--prompt", "hi", "--out", "FILE"], "is a file"),
+    (["steer", "MODEL", "--pairs", "weddings", "--prompt", "hi", "--save", "FILE/v.safetensors"],
+     "--save's directory"),
+    (["steer", "MODEL", "--pairs", "weddings", "--prompt", "hi", "--gguf", "FILE/v.gguf"], "--gguf's directory"),
+    (["steer", "sweep", "MODEL", "--pairs", "weddings", "--out", "FILE/sub"], "cannot be created"),
 ])
-def test_bad_input_is_one_line_before_any_model_loads(files, args, message):
-    args = [files["pairs"] if a == "PAIRS" else "no-such-model-dir/" if a == "MODEL" else a for a in args]
+def test_bad_input_is_one_line_before_any_model_loads(files, tmp_path, args, message):
+    (tmp_path / "file").write_text("")
+    places = {"PAIRS": files["pairs"], "MODEL": "no-such-model-dir/", "DIR": str(tmp_path)}
+    args = [places.get(a, a.replace("FILE", str(tmp_path / "file"))) for a in args]
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
-    assert message in " ".join(result.stderr.split())
+    assert message in " ".join(result.stderr.split()) and "unknown model" not in result.stderr

@@ -36,7 +36,15 @@ def inputs(tmp_path_factory):
     text = root / "words.txt"
     rng = random.Random(0)
     text.write_text("\n".join(" ".join(rng.choice(WORDS) for _ in range(200)) for _ in range(40)))
-    return {"MODEL": str(model), "PAIRS": str(pairs), "SAE": str(root / "sae"), "TEXT": str(text)}
+    labelled = root / "labelled.jsonl"
+    labelled.write_text("\n".join(json.dumps({"text": f"the {word} sat on the mat", "label": label})
+                                  for label, words in (("a", ("cat", "dog", "mary")), ("b", ("paris", "rome", "red")))
+                                  for word in words for _ in range(2)) + "\n")
+    contrast = root / "contrast.jsonl"
+    contrast.write_text("\n".join(json.dumps({"positive": f"the {a} sat", "negative": f"the {b} sat"})
+                                   for a, b in (("cat", "paris"), ("dog", "rome"))) + "\n")
+    return {"MODEL": str(model), "PAIRS": str(pairs), "SAE": str(root / "sae"), "TEXT": str(text),
+            "LABELLED": str(labelled), "CONTRAST": str(contrast)}
 
 
 COMMANDS = {
@@ -48,6 +56,15 @@ COMMANDS = {
     "tasks": (["tasks", "MODEL", "--task", "PAIRS"], {"PAIRS"}),
     "sae eval": (["sae", "eval", "MODEL", "SAE", "--tokens", "64", "--seq-len", "16", "--text", "TEXT"],
                  {"sae evaluation"}),
+    "trace": (["trace", "MODEL", "--prompt", "the cat sat on the mat", "--subject", "cat", "--kinds", "hidden",
+               "--samples", "2"], {"causal trace"}),
+    "edit": (["edit", "MODEL", "--prompt", "the {} sat on the", "--subject", "cat", "--target", "mat", "--method",
+              "ft-l", "--layer", "0", "--generate", "2"], {"edit", "outcome"}),
+    "probe": (["probe", "MODEL", "--data", "LABELLED", "--layers", "1", "--no-progress"], {"probe sweep"}),
+    "steer": (["steer", "MODEL", "--pairs", "CONTRAST", "--layer", "1", "--prompt", "the cat", "--max-new-tokens", "2"],
+              {"vector", "steered text"}),
+    "steer sweep": (["steer", "sweep", "MODEL", "--pairs", "CONTRAST", "--targets", "cat", "--layers", "1", "--alphas",
+                     "1", "--n-random", "1", "--no-progress"], {"vector", "steering sweep"}),
 }
 
 

@@ -42,6 +42,8 @@ def test_unknown_toy_and_bad_out_fail_in_one_line(tmp_path):
     afile.write_text("x")
     result = runner.invoke(app, ["toys", "grokking", "--out", str(afile)])
     assert result.exit_code == 2 and "is a file" in result.output
+    result = runner.invoke(app, ["toys", "grokking", "--out", str(afile / "sub")])
+    assert result.exit_code == 2 and "cannot be created" in result.output
 
 
 def test_a_run_prints_its_checks_and_writes_json_and_figures(tmp_path, monkeypatch):
@@ -49,9 +51,20 @@ def test_a_run_prints_its_checks_and_writes_json_and_figures(tmp_path, monkeypat
     result = runner.invoke(app, ["toys", "fake", "--quick", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "it holds" in result.output and "this one fails" in result.output and "0.4242" in result.output
-    data = json.loads((tmp_path / "toys-fake-quick.json").read_text())
+    [written] = tmp_path.glob("toys-fake-quick-*.json")
+    data = json.loads(written.read_text())
     assert data["checks"]["this one fails"] is False and data["results"]["curve"]["values"] == [1.0, 2.0]
-    assert (tmp_path / "toys-fake-quick-curve.png").stat().st_size > 1000
+    assert data["options"] == {"name": "fake", "quick": True}
+    assert (tmp_path / f"{written.stem}-curve.png").stat().st_size > 1000
+
+
+def test_quick_and_full_runs_never_overwrite_each_other(tmp_path, monkeypatch):
+    monkeypatch.setitem(findings_module.FINDINGS, "fake", _fake)
+    for quick in (["--quick"], []):
+        result = runner.invoke(app, ["toys", "fake", *quick, "--out", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+    assert sorted(json.loads(path.read_text())["quick"] for path in tmp_path.glob("toys-fake-*.json")) == [False, True]
+    assert len(list(tmp_path.glob("toys-fake-*-curve.png"))) == 2
 
 
 def test_the_help_names_every_finding():
@@ -64,7 +77,8 @@ def test_the_help_names_every_finding():
 def test_superposition_quick_end_to_end(tmp_path):
     result = runner.invoke(app, ["toys", "superposition", "--quick", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    data = json.loads((tmp_path / "toys-superposition-quick.json").read_text())
+    [written] = tmp_path.glob("toys-superposition-quick-*.json")
+    data = json.loads(written.read_text())
     assert data["checks"]["sparse: all 5 features in a pentagon (gaps within 10° of 72°)"] is True
     for key in ("geometry", "phase", "dimensionality", "sae"):
-        assert (tmp_path / f"toys-superposition-quick-{key}.png").exists()
+        assert (tmp_path / f"{written.stem}-{key}.png").exists()

@@ -251,11 +251,12 @@ def write_outputs(result, figure, out_dir: Path, stem: str, *, options: dict | N
     return paths
 
 
-def files_digest(directory: Path) -> str:
-    """A hash of the files in ``directory`` (an SAE, a tuned lens): the same path holding other
-    weights is another input."""
+def files_digest(where: Path) -> str:
+    """A hash of the files in directory ``where`` (an SAE, a tuned lens), or of the file
+    ``where`` (facts, pairs, a saved vector): the same path holding other weights or data is
+    another input."""
     digest = hashlib.blake2b(digest_size=8)
-    for path in sorted(directory.iterdir()):
+    for path in sorted(where.iterdir()) if where.is_dir() else [where]:
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

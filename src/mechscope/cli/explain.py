@@ -12,6 +12,13 @@ on or one of the neurons' point: nothing is harvested again. Both commands resum
 after an interruption and only what is missing is computed. ``score`` explains first
 whatever has no explanation yet. Every score comes with its controls (each unit scored
 with another unit's explanation, and with a random one).
+
+Beside delphi's directories each run writes a summary, ``explanations-POINT-HASH.json``
+(``explain``) or ``autointerp-POINT-HASH.json`` and ``.png`` (``score``); the hash covers
+the units' files, the activation store's manifest and every option that changes the
+result, and each JSON lists them under ``options``. These runs are not recorded in the
+results store: ``--store`` names the activation store here, and the delphi directory is
+what a rerun resumes from.
 """
 
 from __future__ import annotations
@@ -23,7 +30,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mechscope.cli.common import DEFAULT_OUT, clean_errors, out, safe_stem, write_outputs
+from mechscope.cli.common import (
+    DEFAULT_OUT,
+    check_at_least,
+    check_out_dir,
+    clean_errors,
+    files_digest,
+    model_argument,
+    out,
+    output_stem,
+    safe_stem,
+    write_outputs,
+)
 from mechscope.errors import InputError
 
 SCORER_NAMES = ("detection", "fuzzing", "simulation", "embedding", "intruder")
@@ -35,7 +53,7 @@ def register(app: typer.Typer) -> None:
     app.command("score")(score)
 
 
-_MODEL = typer.Argument(..., help="The model the units belong to (bundled name, directory, .gguf, hub id).")
+_MODEL = model_argument("The model the units belong to.")
 _UNITS = typer.Argument(..., help="An SAE/transcoder directory, or blocks.L.mlp.hook_post for neurons.")
 _STORE = typer.Option(..., "--store", help="The activation store the units are read from (SAE: its training harvest).")
 _SELECT = typer.Option("0-99", "--units", help="Which units: a range (0-199) and/or a comma list (3,17).")
@@ -43,7 +61,8 @@ _BACKEND = typer.Option("local:smollm2-135m", "--backend", help="local:MODEL or 
 _API_MODEL = typer.Option(None, "--api-model", help="HTTP backends: the served model's name.")
 _KEY_ENV = typer.Option("OPENAI_API_KEY", "--api-key-env", help="HTTP backends: environment variable holding the key.")
 _CONCURRENCY = typer.Option(4, "--concurrency", help="HTTP backends: requests in flight.")
-_OUT = typer.Option(None, "--out", help="Output directory (default: the SAE directory; neurons: mechscope-out/...).")
+_OUT = typer.Option(None, "--out", help="Output directory (default: the SAE directory; neurons: "
+                    "mechscope-out/neurons-POINT).")
 _EXPLAINER = typer.Option("default", "--explainer", help="default, contrastive or top-tokens.")
 _CTX = typer.Option(32, "--ctx-len", help="Tokens per example.")
 _TOKENS = typer.Option(None, "--max-tokens", help="Scan at most this many stored tokens.")
@@ -70,7 +89,8 @@ def explain(model: str = _MODEL, units: str = _UNITS, store: Path = _STORE, sele
     for r in records[:20]:
         table.add_row(escape(r.name), escape(texts[r.name]))
     out.print(table)
-    write_outputs(result, None, setup.out_dir, f"explanations_{safe_stem(setup.module)}")
+    write_outputs(result, None, setup.out_dir, output_stem("explanations", setup.module, options=setup.options),
+                  options=setup.options)
 
 
 @clean_errors
@@ -100,7 +120,9 @@ def score(model: str = _MODEL, units: str = _UNITS, store: Path = _STORE, select
         chance = "random-key" if name == "intruder" else "random"
         table.add_row(name, cell("explanation"), cell("shuffled"), cell(chance))
     out.print(table)
-    write_outputs(report, report.plot(), setup.out_dir, f"autointerp_{safe_stem(setup.module)}")
+    options = {**setup.options, "scorers": chosen}
+    write_outputs(report, report.plot(), setup.out_dir, output_stem("autointerp", setup.module, options=options),
+                  options=options)
 
 
 class _Setup:
@@ -114,9 +136,8 @@ class _Setup:
             raise InputError(f"--backend takes local:MODEL or an http(s):// URL; received {backend!r}")
         if backend.startswith("http") and not api_model:
             raise InputError("--backend http... needs --api-model (the served model's name)")
-        for option, value in (("--ctx-len", ctx_len), ("--batch", batch), ("--n-test", n_test)):
-            if value < 1:
-                raise InputError(f"{option} must be at least 1; received {value}")
+        check_at_least(("--ctx-len", ctx_len, 1), ("--batch", batch, 1), ("--n-test", n_test, 1),
+                       ("--max-tokens", max_tokens, 1))
         if not (store / "manifest.json").exists():
             raise InputError(f"--store {store} holds no activation store (no manifest.json); harvest one first")
         self.indices = parse_units(select)
@@ -128,8 +149,12 @@ class _Setup:
         self.module = units if self.sae_dir is None else json.loads((self.sae_dir / "cfg.json").read_text()).get(
             "hook_name", self.sae_dir.name)
         self.out_dir = out_dir or self.sae_dir or DEFAULT_OUT / f"neurons-{safe_stem(units)}"
-        if self.out_dir.exists() and not self.out_dir.is_dir():
-            raise InputError(f"--out {self.out_dir} is a file; give a directory")
+        check_out_dir(self.out_dir)
+        # What the summary's name hashes and its JSON lists: everything that changes the result.
+        self.options = {"model": model, "units": units, "unit_files": _unit_files(self.sae_dir), "store": str(store),
+                        "store_manifest": files_digest(store / "manifest.json"), "select": select,
+                        "backend": backend, "api_model": api_model, "explainer": explainer, "ctx_len": ctx_len,
+                        "max_tokens": max_tokens, "n_test": n_test}
         self.model_name, self.units, self.store_dir, self.backend_spec = model, units, store, backend
         self.api_model, self.needs_embedder = api_model, embedding or explainer == "contrastive"
         self.ctx_len, self.max_tokens, self.explainer, self.n_test = ctx_len, max_tokens, explainer, n_test
@@ -174,6 +199,14 @@ class _Setup:
 
         return make_backend(self.backend_spec, api_model=self.api_model, api_key_env=api_key_env,
                             concurrency=concurrency, model=self.model)
+
+
+def _unit_files(sae_dir: Path | None) -> str | None:
+    """A hash of an SAE's own files (its config and weights; not the explanations and
+    summaries written beside them), None for neurons."""
+    if sae_dir is None:
+        return None
+    return "".join(files_digest(path) for path in sorted([sae_dir / "cfg.json", *sae_dir.glob("*.safetensors")]))
 
 
 def parse_units(text: str) -> list[int]:

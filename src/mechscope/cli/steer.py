@@ -10,11 +10,13 @@ where and how hard.
     mechscope steer sweep smollm2-135m --pairs my_pairs.jsonl --targets "wedding,bride"
 
 ``steer`` prints the prompt's continuation plainly, steered, and steered along a random
-direction of the same norm, and writes them as ``steer-<pairs>-<model>.json``. ``steer
-sweep`` steers each layer at each strength, measures the effect (a built-in pair set's
-own, ``--targets`` words, or a ``--task``) and the cost (KL and perplexity on held-out
-corpus text) against random directions, prints the recommendation under ``--max-kl`` and
-writes ``steer-sweep-<pairs>-<model>.json`` and ``.png``.
+direction of the same norm, and writes them as ``steer-SOURCE-MODEL-HASH.json`` (SOURCE:
+the pairs, the vector file or ``sae-FEATURE``). ``steer sweep`` steers each layer at each
+strength, measures the effect (a built-in pair set's own, ``--targets`` words, or a
+``--task``) and the cost (KL and perplexity on held-out corpus text) against random
+directions, prints the recommendation under ``--max-kl`` and writes
+``steer-sweep-PAIRS-MODEL-HASH.json`` and ``.png``. The hash covers the files read and
+every option that changes the result; each JSON lists them under ``options``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,24 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from mechscope.cli.common import DEFAULT_OUT, clean_errors, out, parse_numbers, safe_stem, write_outputs
+from mechscope.cli.common import (
+    TASK_HELP,
+    check_at_least,
+    check_out_dir,
+    check_store,
+    clean_errors,
+    files_digest,
+    model_argument,
+    no_cache_option,
+    no_store_option,
+    out,
+    out_option,
+    output_stem,
+    parse_numbers,
+    recorded,
+    store_option,
+    write_outputs,
+)
 from mechscope.errors import InputError
 
 
@@ -52,15 +71,19 @@ def register(app: typer.Typer) -> None:
     app.add_typer(steer_app, name="steer")
 
 
-def _check_common(out_dir: Path, n: int, method: str) -> None:
+def _check_common(out_dir: Path, n: int, method: str, store: Path | None, no_store: bool, no_cache: bool) -> None:
     from mechscope.steering import VECTOR_SOURCES
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir} is a file; give a directory (it is created if missing)")
-    if n < 1:
-        raise InputError(f"-n must be at least 1; received {n}")
+    check_out_dir(out_dir)
+    check_store(store, no_store=no_store, no_cache=no_cache)
+    check_at_least(("-n", n, 1))
     if method not in VECTOR_SOURCES:
         raise InputError(f"unknown --method {method!r}; expected one of {', '.join(VECTOR_SOURCES)}")
+
+
+def _digest(path: str | Path | None) -> str | None:
+    """A hash of the file or directory a source option names (None for a built-in name)."""
+    return files_digest(Path(path)) if path is not None and Path(path).exists() else None
 
 
 def _pairs(name: str, model, n: int, seed: int):
@@ -71,7 +94,7 @@ def _pairs(name: str, model, n: int, seed: int):
 
 @clean_errors
 def run(
-    model: str = typer.Argument(..., help="Bundled name, local directory, .gguf file or hub id."),
+    model: str = model_argument(),
     prompt: str = typer.Option(..., "--prompt", help="Text to continue."),
     pairs: str | None = typer.Option(None, "--pairs", help="Built-in pairs (weddings, sentiment, sva-plural) or a "
                                      ".jsonl/.csv of positive,negative."),
@@ -88,49 +111,65 @@ def run(
     sample: bool = typer.Option(False, "--sample/--greedy", help="Sample instead of greedy decoding."),
     save: Path | None = typer.Option(None, "--save", help="Write the vector here (.safetensors)."),
     gguf: Path | None = typer.Option(None, "--gguf", help="Write the vector here as a llama.cpp control vector."),
-    out_dir: Path = typer.Option(DEFAULT_OUT, "--out", help="Directory for the JSON."),
+    out_dir: Path = out_option("the JSON"),
+    store: Path | None = store_option(),
+    no_store: bool = no_store_option(),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """Continue a prompt plainly, steered, and along a random direction of the same norm."""
     from mechscope.activations.positions import Position
+    from mechscope.models import load_model
     from mechscope.steering import DEFAULT_ALPHA, default_layer, steered_text
 
+    # Every option and output location first, so a typo never waits for a model to load.
     sources = [s for s in (pairs, vector_file, sae_dir) if s is not None]
     if len(sources) != 1:
         raise InputError("give exactly one of --pairs, --vector or --sae (with --feature)")
     if (sae_dir is None) != (feature is None):
         raise InputError("--sae and --feature go together: the SAE and the latent to steer along")
-    _check_common(out_dir, n, method)
+    _check_common(out_dir, n, method, store, no_store, no_cache)
     Position.parse(position)
-    if max_new_tokens < 1:
-        raise InputError(f"--max-new-tokens must be at least 1; received {max_new_tokens}")
+    check_at_least(("--max-new-tokens", max_new_tokens, 1))
     if not prompt.strip():
         raise InputError("--prompt is empty; give text to continue")
-    for path, suffix in ((save, ".safetensors"), (gguf, ".gguf")):
+    for path, option, suffix in ((save, "--save", ".safetensors"), (gguf, "--gguf", ".gguf")):
         if path is not None and path.suffix != suffix:
-            raise InputError(f"{'--save' if suffix == '.safetensors' else '--gguf'} writes a {suffix} file; "
-                             f"received {path}")
+            raise InputError(f"{option} writes a {suffix} file; received {path}")
+        if path is not None:
+            check_out_dir(path.parent, f"{option}'s directory")
     data = _pairs(pairs, None, n, seed) if pairs is not None and not _is_builtin(pairs) else None
     sae = _load_sae(sae_dir) if sae_dir is not None else None
-
-    from mechscope.models import load_model
+    made = pairs is not None  # a vector made here from pairs: its method, position and (built-in) size matter
+    options = {"model": model, "prompt": prompt, "pairs": pairs, "feature": feature,
+               "vector": None if vector_file is None else str(vector_file),
+               "sae": None if sae_dir is None else str(sae_dir),
+               "source_files": _digest(pairs if data is not None else vector_file or sae_dir),
+               "method": method if made else None, "position": position if made else None,
+               "n": n if made and data is None else None, "layer": layer, "alpha": alpha, "seed": seed,
+               "max_new_tokens": max_new_tokens, "sample": sample}
 
     hooked = load_model(model)
-    chosen_layer = default_layer(hooked) if layer is None else layer
-    vector = _vector(hooked, pairs, data, vector_file, sae, feature, method, chosen_layer, position, n, seed)
-    # A vector made from pairs has just the chosen layer; a saved or SAE one is steered where it was made
-    # unless --layer picks one of its layers.
-    layers = [layer] if layer is not None and pairs is None else None
-    result = steered_text(hooked, vector, prompt, alpha=DEFAULT_ALPHA if alpha is None else alpha, layers=layers,
-                          max_new_tokens=max_new_tokens, do_sample=sample, seed=seed)
-    _print_text(result)
-    if save is not None:
-        out.print(f"wrote {escape(str(vector.save(save)))}", soft_wrap=True)
-    if gguf is not None:
-        from mechscope.steering import export_gguf
+    with recorded(store, no_store, command="steer", model=hooked, options=options, no_cache=no_cache) as recorder:
+        chosen_layer = default_layer(hooked) if layer is None else layer
+        vector = recorder.stage("vector", lambda: _vector(hooked, pairs, data, vector_file, sae, feature, method,
+                                                          chosen_layer, position, n, seed))
+        # A vector made from pairs has just the chosen layer; a saved or SAE one is steered where it was made
+        # unless --layer picks one of its layers.
+        layers = [layer] if layer is not None and pairs is None else None
+        result = recorder.stage("steered text", lambda: steered_text(
+            hooked, vector, prompt, alpha=DEFAULT_ALPHA if alpha is None else alpha, layers=layers,
+            max_new_tokens=max_new_tokens, do_sample=sample, seed=seed))
+        _print_text(result)
+        recorder.summary.update(steered=result.steered, random=result.random)
+        if save is not None:
+            out.print(f"wrote {escape(str(vector.save(save)))}", soft_wrap=True)
+        if gguf is not None:
+            from mechscope.steering import export_gguf
 
-        out.print(f"wrote {escape(str(export_gguf(vector, gguf)))}", soft_wrap=True)
-    name = pairs if pairs is not None else (vector_file.stem if vector_file is not None else f"sae-{feature}")
-    write_outputs(result, None, out_dir, f"steer-{safe_stem(Path(name).stem)}-{safe_stem(model)}")
+            out.print(f"wrote {escape(str(export_gguf(vector, gguf)))}", soft_wrap=True)
+        name = pairs if pairs is not None else (vector_file.stem if vector_file is not None else f"sae-{feature}")
+        write_outputs(result, None, out_dir, output_stem("steer", Path(name).stem, model, options=options),
+                      options=options, recorder=recorder)
 
 
 def _is_builtin(pairs: str) -> bool:
@@ -168,7 +207,7 @@ def _print_text(result) -> None:
 
 @clean_errors
 def sweep(
-    model: str = typer.Argument(..., help="Bundled name, local directory, .gguf file or hub id."),
+    model: str = model_argument(),
     pairs: str = typer.Option(..., "--pairs", help="Built-in pairs (weddings, sentiment, sva-plural) or a "
                               ".jsonl/.csv of positive,negative."),
     method: str = typer.Option("mean-diff", "--method", help="actadd, mean-diff, pca-diff or probe."),
@@ -177,22 +216,29 @@ def sweep(
     alphas: str | None = typer.Option(None, "--alphas", help="Comma-separated strengths (default: SweepConfig's)."),
     targets: str | None = typer.Option(None, "--targets", help="Effect: comma-separated words (each read with a "
                                        "leading space) whose next-token probability steering should raise."),
-    task: str | None = typer.Option(None, "--task", help="Effect: a task (built-in or file) whose metric steering "
-                                    "should raise."),
+    task: str | None = typer.Option(None, "--task", help=f"Effect: a task whose metric steering should raise. "
+                                    f"{TASK_HELP}"),
     max_kl: float | None = typer.Option(None, "--max-kl", help="Cost limit of the recommendation (nats per token; "
                                         "default: SweepConfig's)."),
     n_random: int | None = typer.Option(None, "--n-random", help="Random directions per layer (default: SweepConfig's)."),
     position: str = typer.Option("last", "--position", help="Where the pairs are read: last, mean, word:W, span:A:B."),
     n: int = typer.Option(32, "-n", help="Pairs (built-in pair sets)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the pairs and the random directions."),
-    out_dir: Path = typer.Option(DEFAULT_OUT, "--out", help="Directory for the JSON and PNG."),
+    out_dir: Path = out_option(),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    store: Path | None = store_option(),
+    no_store: bool = no_store_option(),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """Steer each layer at each strength: effect and cost against random directions; a recommendation."""
     from mechscope.activations.positions import Position
+    from mechscope.models import load_model
     from mechscope.steering import NeutralText, SweepConfig, default_sweep_layers, make_vector, steering_sweep
+    from mechscope.tasks import check_task
+    from mechscope.tasks.registry import TASKS
 
-    _check_common(out_dir, n, method)
+    # Every option and output location first, so a typo never waits for a model to load.
+    _check_common(out_dir, n, method, store, no_store, no_cache)
     chosen_layers = parse_numbers("--layers", layers) if layers is not None else None
     given = {"alphas": None if alphas is None else tuple(parse_numbers("--alphas", alphas, float)),
              "n_random": n_random, "max_kl": max_kl}
@@ -203,18 +249,27 @@ def sweep(
     if targets is None and task is None and not _is_builtin(pairs):
         raise InputError(f"pairs {pairs!r} have no built-in effect; say what steering should change with "
                          f"--targets WORDS or --task NAME")
+    if task is not None:
+        check_task(task)
     data = None if _is_builtin(pairs) else _pairs(pairs, None, n, seed)
-
-    from mechscope.models import load_model
+    options = {"model": model, "pairs": pairs, "pairs_files": None if data is None else _digest(pairs),
+               "n": n if data is None else None, "method": method, "layers": chosen_layers,
+               "alphas": list(config.alphas), "n_random": config.n_random, "max_kl": config.max_kl,
+               "targets": targets, "task": task, "task_files": None if task in TASKS else _digest(task), "position": position, "seed": seed}
 
     hooked = load_model(model)
-    data = data if data is not None else _pairs(pairs, hooked, n, seed)
-    effect = _effect(hooked, pairs, targets, task, seed)
-    vector = make_vector(hooked, data, method=method, layers=chosen_layers or default_sweep_layers(hooked),
-                         position=position)
-    result = steering_sweep(hooked, vector, effect, NeutralText.of(hooked), config=config, progress=progress)
-    _print_sweep(model, result)
-    write_outputs(result, result.plot(), out_dir, f"steer-sweep-{safe_stem(data.name)}-{safe_stem(model)}")
+    with recorded(store, no_store, command="steer sweep", model=hooked, options=options, no_cache=no_cache) as run:
+        data = data if data is not None else _pairs(pairs, hooked, n, seed)
+        effect = _effect(hooked, pairs, targets, task, seed)
+        vector = run.stage("vector", lambda: make_vector(
+            hooked, data, method=method, layers=chosen_layers or default_sweep_layers(hooked), position=position))
+        result = run.stage("steering sweep", lambda: steering_sweep(hooked, vector, effect, NeutralText.of(hooked),
+                                                                    config=config, progress=progress))
+        _print_sweep(model, result)
+        best = result.recommended
+        run.summary["recommended"] = None if best is None else {"layer": best.layer, "alpha": best.alpha}
+        write_outputs(result, result.plot(), out_dir, output_stem("steer-sweep", data.name, model, options=options),
+                      options=options, recorder=run)
 
 
 def _effect(model, pairs, targets, task, seed):

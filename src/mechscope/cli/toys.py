@@ -8,7 +8,10 @@ against its paper's claims, and write the numbers (JSON) and one PNG per figure:
     mechscope toys arithmetic                # Nikankin et al.: do the bundled models add?
 
 Trained models are cached under mechscope's cache directory and training resumes from
-its last checkpoint when interrupted. ``register(app)`` adds the command.
+its last checkpoint when interrupted. Writes ``toys-NAME[-quick]-HASH.json`` and
+``toys-NAME[-quick]-HASH-FIGURE.png`` under ``--out`` (the JSON lists the options under
+``options``). Runs are not recorded in the results store: no pretrained model is loaded,
+and the trained toys have their own cache. ``register(app)`` adds the command.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mechscope.cli.common import DEFAULT_OUT, clean_errors, out
+from mechscope.cli.common import check_out_dir, clean_errors, out, out_option, output_stem, write_outputs
 from mechscope.errors import InputError
 
 
@@ -32,14 +35,13 @@ def register(app: typer.Typer) -> None:
 def toys(
     name: str = typer.Argument(..., help="superposition, grokking, othello, formation or arithmetic."),
     quick: bool = typer.Option(False, "--quick", help="Small configurations: seconds to a few minutes."),
-    out_dir: Path = typer.Option(DEFAULT_OUT, "--out", help="Folder for the JSON and PNGs."),
+    out_dir: Path = out_option("the JSON and PNGs"),
 ) -> None:
     """Reproduce a finding of the interpretability literature on a toy model and check it."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir} is a file; give a directory (it is created if missing)")
-    from mechscope.cli.common import write_outputs
     from mechscope.toys.findings import FINDINGS
+    from mechscope.viz.save import save_figure
 
+    check_out_dir(out_dir)
     if name not in FINDINGS:
         raise InputError(f"unknown toy {name!r}; choose from {', '.join(FINDINGS)}")
     findings = FINDINGS[name](quick=quick, progress=True)
@@ -51,9 +53,8 @@ def toys(
     for key, value in findings.numbers.items():
         numbers.add_row(escape(key), f"{value:.4g}" if isinstance(value, float) else escape(str(value)))
     out.print(numbers)
-    stem = f"toys-{name}{'-quick' if quick else ''}"
-    write_outputs(findings, None, out_dir, stem)
+    options = {"name": name, "quick": quick}
+    stem = output_stem("toys", name, "quick" if quick else "", options=options)
+    write_outputs(findings, None, out_dir, stem, options=options)
     for key, figure in findings.figures().items():
-        png = out_dir / f"{stem}-{key}.png"
-        figure.savefig(png, dpi=110)
-        out.print(f"wrote {escape(str(png))}", soft_wrap=True)
+        out.print(f"wrote {escape(str(save_figure(figure, out_dir / f'{stem}-{key}.png')))}", soft_wrap=True)
