@@ -51,3 +51,22 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_sets_save_as_lists_in_an_order_independent_of_hashing(tmp_path):
+    """A result holding a set (ACDC's kept edges) saves as JSON, the same for equal sets."""
+    import json
+    from dataclasses import dataclass
+
+    from mechscope.results import Result
+
+    @dataclass(frozen=True)
+    class Kept(Result):
+        edges: frozenset
+        names: set
+
+    kept = Kept(edges=frozenset({(2, "b"), (1, "a"), (1, "c")}), names={"y", "x"})
+    saved = json.loads(kept.save(tmp_path / "kept.json").read_text())
+    assert saved == {"type": "Kept", "edges": [[1, "a"], [1, "c"], [2, "b"]], "names": ["x", "y"]}
+    shuffled = Kept(edges=frozenset([(1, "c"), (2, "b"), (1, "a")]), names={"x", "y"})
+    assert shuffled.to_dict() == kept.to_dict()

@@ -4,14 +4,18 @@ writers at once lose nothing, and damaged or foreign files give one clear line."
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
+import json
 import multiprocessing
 import pkgutil
 import sqlite3
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
-from tiny import tiny_hf_model, tiny_tokenizer
+from tiny import WORDS, tiny_hf_model, tiny_tokenizer
 
 import mechscope
 from mechscope import HookedModel
@@ -83,8 +87,8 @@ def _factories(model, task) -> dict[str, object]:
 
     words = "the cat sat on mat and dog ran to a red black one two three".split()
     texts = [" ".join(words[(i * 7 + j) % len(words)] for j in range(40)) for i in range(40)]
-    scores = edge_attribution_patching(model, task, method="eap", progress=False)
-    evaluator = EdgeEvaluator.of(model, task)
+    scores = functools.cache(lambda: edge_attribution_patching(model, task, method="eap", progress=False))
+    evaluator = functools.cache(lambda: EdgeEvaluator.of(model, task))
     return {
         "TaskReport": lambda: evaluate_task(model, task),
         "LogitLensResult": lambda: logit_lens(model, PROMPT, answer=" the"),
@@ -95,19 +99,300 @@ def _factories(model, task) -> dict[str, object]:
             tuned_perplexity=torch.tensor([4.0, 3.0], dtype=torch.float64), n_tokens=10, n_predicted=9),
         "HeadRoles": lambda: head_roles(model, n_seqs=2, seq_len=8),
         "PatchingResult": lambda: activation_patching(model, task, what="heads", progress=False),
-        "EdgeScores": lambda: scores,
-        "Circuit": lambda: Circuit.from_scores(scores.graph, scores.as_dict(), budget=0.1, method="eap"),
-        "FaithfulnessCurve": lambda: faithfulness_curve(evaluator, scores.graph, scores.as_dict(), progress=False),
+        "EdgeScores": scores,
+        "Circuit": lambda: Circuit.from_scores(scores().graph, scores().as_dict(), budget=0.1, method="eap"),
+        "FaithfulnessCurve": lambda: faithfulness_curve(evaluator(), scores().graph, scores().as_dict(),
+                                                        progress=False),
         "FeatureAttribution": lambda: feature_attribution(model, _sae(model), task),
         "FeatureDashboards": lambda: feature_dashboard(model, _sae(model), texts, top=2, seq_len=16, progress=False),
         "SAEEvaluation": lambda: evaluate_sae(model, _sae(model), texts, n_tokens=64, seq_len=16, progress=False),
         "TrainResult": lambda: train_sae(SAEConfig(d_in=8, d_sae=16, architecture="relu"),
                                          TensorSource(torch.randn(64, 8)), TrainConfig(total_steps=2, batch_size=16)),
         "InductionCheck": lambda: verify_induction(model_for_induction(), n_seqs=4),
+        **_circuit_factories(model, task, scores, evaluator),
+        **_investigation_factories(model),
+        **_fact_factories(model),
+        **_probe_and_steering_factories(model, task),
+        **_autointerp_factories(model),
+        **_toy_factories(model),
     }
 
 
-NOT_STORABLE = {"InductionTraining": "holds the trained model itself; save that with save_pretrained"}
+_TRAINED_MODEL = "holds the trained HookedModel itself (the codec stores no model); save that with save_pretrained"
+NOT_STORABLE = {"InductionTraining": "holds the trained model itself; save that with save_pretrained",
+                "TrainedToy": _TRAINED_MODEL, "FormationTraining": _TRAINED_MODEL, "GrokkingTraining": _TRAINED_MODEL,
+                "OthelloTraining": _TRAINED_MODEL}
+
+
+def _circuit_factories(model, task, scores, evaluator) -> dict[str, object]:
+    from mechscope.circuits import acdc, faithfulness
+    from mechscope.circuits.node_masks import NodeEvaluator
+    from mechscope.circuits.node_prune import prune_nodes
+    from mechscope.circuits.nodes import node_attribution
+    from mechscope.circuits.sizing import smallest_faithful
+
+    def size_choice():
+        """The smallest faithful circuit of the top edges by |EAP score|."""
+        ranked = scores().as_dict()
+        order = sorted(ranked, key=lambda e: (-abs(ranked[e]), e))
+        measure = evaluator()
+        m_full, m_empty = measure(frozenset(order)), measure(frozenset())
+        return smallest_faithful(lambda k: faithfulness(measure(frozenset(order[:k])), m_empty, m_full), len(order))
+
+    return {
+        "ACDCResult": lambda: acdc(model, task, threshold=0.01, progress=False),
+        "NodeScores": lambda: node_attribution(model, task, progress=False),
+        "NodePruning": lambda: prune_nodes(NodeEvaluator.of(model, task), budget=0.2, progress=False),
+        "SizeChoice": size_choice,
+    }
+
+
+@functools.cache
+def _investigation(model):
+    """One investigation of a task file on the tiny model, with an SAE: every stage runs.
+    Lenient floors: a tiny random model "does" nothing, and the plumbing is what is stored."""
+    from mechscope.investigate import InvestigateOptions, investigate
+    from mechscope.sae.saelens import save_sae
+
+    rows = []
+    for i in range(8):
+        a, b, c = (WORDS[(i * 5 + k) % len(WORDS)] for k in (0, 3, 7))
+        clean = f"the {a} and the {b} sat on the {c}"
+        rows.append({"clean": clean, "corrupt": clean.replace(f"the {a} and", f"the {b} and", 1),
+                     "answer": f" {a}", "wrong": f" {b}"})
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "pairs.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        sae = save_sae(_sae(model), Path(folder) / "sae")
+        options = InvestigateOptions(min_accuracy=0.0, min_gap=-1e9, n=4, patch_prompts=2, exact_layers=1, top_heads=2,
+                                     role_seqs=2, role_seq_len=6, ig_steps=1, minimality_edges=1, features_top=2,
+                                     sae=(str(sae),))
+        return investigate(model, str(path), options, progress=False)
+
+
+def _investigation_factories(model) -> dict[str, object]:
+    found = lambda: _investigation(model)  # noqa: E731
+    return {
+        "Investigation": found,
+        "Behaviour": lambda: found().behaviour,
+        "SplitSummary": lambda: found().split,
+        "Where": lambda: found().where,
+        "EstimateAgreement": lambda: found().where.agreement,
+        "Who": lambda: found().who,
+        "MoverScores": lambda: found().who.movers,
+        "CircuitStage": lambda: found().circuit,
+        "CircuitCheck": lambda: found().circuit.check,
+        "NodeView": lambda: found().circuit.view,
+        "Features": lambda: found().features,
+        "SAEFeatures": lambda: found().features.saes[0],
+        "Summary": lambda: found().summary,
+    }
+
+
+@functools.cache
+def _known_fact(model):
+    """A fact the tiny model knows: its own greedy completion of the prompt."""
+    from mechscope.facts import Fact
+
+    prompt = "the eiffel tower is located in city of"
+    with torch.no_grad():
+        top = int(model(prompt)[0, -1].argmax())
+    return Fact(known_id=0, prompt=prompt, subject="eiffel tower", attribute=model.tokenizer.decode([top]),
+                template="the {} is located in city of", relation_id="P131")
+
+
+@functools.cache
+def _edit(model):
+    from mechscope.editing import FtConfig, ft_l
+    from mechscope.facts import make_request
+
+    request = make_request("located in city of {}", "eiffel tower", "rome", model=model)
+    return ft_l(model, [request], config=FtConfig(layer=0, steps=3, norm_constraint=0.05, lr=0.01))
+
+
+def _fact_factories(model) -> dict[str, object]:
+    from mechscope.editing import EvalConfig, EvaluationTable, FtConfig, evaluate_edits
+    from mechscope.editing.outcome import edit_outcome
+    from mechscope.facts import EditRequest, Fact, Rewrite, known_facts
+    from mechscope.tracing import TraceConfig, attention_knockout, attribute_extraction, average_trace, causal_trace
+
+    other = Fact(known_id=1, prompt="when mary and john went to the store", subject="mary and john", attribute="rome")
+    facts = lambda: [_known_fact(model), other]  # noqa: E731
+    config = TraceConfig(samples=2, window=2)
+    rewrite = Rewrite(prompt="located in city of {}", subject="eiffel tower", target_new="rome", target_true="paris")
+    request = EditRequest(case_id=0, requested_rewrite=rewrite, paraphrase_prompts=("the city of eiffel tower",),
+                          neighborhood_prompts=("located in city of cat",), attribute_prompts=("the colosseum is in",),
+                          generation_prompts=("the eiffel tower is",))
+    evaluation = functools.cache(lambda: evaluate_edits(
+        model, [request], method="ft-l", method_config=FtConfig(layer=0, steps=2, norm_constraint=0.05, lr=0.01),
+        config=EvalConfig(generation=False), progress=False))
+    return {
+        "KnownFacts": lambda: known_facts(model, facts()),
+        "CausalTrace": lambda: causal_trace(model, _known_fact(model), config=config),
+        "AverageTrace": lambda: average_trace(model, facts(), config=config, progress=False),
+        "KnockoutResult": lambda: attention_knockout(model, facts(), window=1),
+        "ExtractionResult": lambda: attribute_extraction(model, facts()),
+        "Edit": lambda: _edit(model),
+        "EditOutcome": lambda: edit_outcome(model, _edit(model), max_new_tokens=2),
+        "EditEvaluation": evaluation,
+        "EvaluationTable": lambda: EvaluationTable(rows=(evaluation(),)),
+    }
+
+
+def _probe_and_steering_factories(model, task) -> dict[str, object]:
+    from mechscope.activations.positions import Position
+    from mechscope.probes import ProbeConfig, ProbeData, probe, probe_intervention, probe_layers, sparse_probing
+    from mechscope.steering import NeutralText, SweepConfig, steering_sweep, target_words
+    from mechscope.steering.generate import steered_text
+    from mechscope.steering.pairs import ContrastPairs
+    from mechscope.steering.sources import make_vector
+
+    words = (("cat", "dog", "mary", "john"), ("paris", "rome", "berlin", "red"))
+    chosen = [words[i % 2][(i // 2) % 4] for i in range(24)]
+    data = ProbeData(name="words", texts=tuple(f"the {w} sat on the mat" for w in chosen),
+                     labels=torch.tensor([i % 2 for i in range(24)]),
+                     positions=tuple(Position(rule="word", word=w) for w in chosen), classes=("animal", "place"))
+    config = ProbeConfig(penalties=(1e-2,), shuffles=1)
+    found = lambda: probe(model, data, hook_name="blocks.1.hook_resid_post", config=config)  # noqa: E731
+    pairs = ContrastPairs(name="places", positive=("the cat sat in paris", "a dog ran to rome"),
+                          negative=("the cat sat on the mat", "a dog ran to the store"))
+    vector = lambda: make_vector(model, pairs, layers=[0, 1])  # noqa: E731
+    texts = [" ".join(WORDS[(i * 7 + j * 5) % len(WORDS)] for j in range(400)) for i in range(4)]
+    return {
+        "ProbeResult": lambda: probe(model, data, hook_name="blocks.0.hook_resid_post", config=config, k=2),
+        "ProbeSweep": lambda: probe_layers(model, data, config=config),
+        "SparseProbing": lambda: sparse_probing(model, [data], sae=_sae(model), ks=(1,), config=config),
+        "ProbeIntervention": lambda: probe_intervention(model, task, found().direction,
+                                                        hook_name="blocks.1.hook_resid_post", n_random=2),
+        "SteeredText": lambda: steered_text(model, vector(), "the cat sat on", alpha=2.0, max_new_tokens=3),
+        "SteeringSweep": lambda: steering_sweep(model, vector(), target_words(model, ["the cat sat on"], ["paris"]),
+                                                NeutralText.of(model, texts, rows=2, seq_len=16),
+                                                config=SweepConfig(alphas=(1.0, 4.0), n_random=1, max_kl=5.0)),
+    }
+
+
+@functools.cache
+def _records(model):
+    """Word-indicator units over activations harvested from the tiny model, their records
+    written, and their top-token explanations (the explainer that needs no language model)."""
+    from mechscope.activations.harvest import harvest
+    from mechscope.autointerp import ExampleConfig, build_records, explain_units, indicator_units, load_all
+    from mechscope.autointerp.report import ExplanationSet
+
+    texts = [" ".join(WORDS[(i * 11 + j * 3) % len(WORDS)] for j in range(120)) for i in range(6)]
+    config = ExampleConfig(ctx_len=8, n_train_top=2, n_train_quantile=2, n_test=2, n_test_random=2, n_quantiles=2,
+                           min_windows=2)
+    with tempfile.TemporaryDirectory() as folder:
+        store = harvest(model, "blocks.1.mlp.hook_post", texts, Path(folder) / "store", n_tokens=600, seq_len=21,
+                        batch_size=8, progress=False)
+        units, _ = indicator_units(model.tokenizer, words=("mary", "dog"))
+        built = build_records(store, units, range(units.n_units - 2, units.n_units), Path(folder) / "run",
+                              tokenizer=model.tokenizer, config=config)
+        records = load_all(Path(folder) / "run")
+        texts = explain_units(records, backend=None, out_dir=Path(folder) / "run", explainer="top-tokens")
+    explained = ExplanationSet(units=tuple(r.name for r in records), texts=texts, explainer="top-tokens", backend={})
+    return built, explained
+
+
+def _autointerp_factories(model) -> dict[str, object]:
+    """Records and top-token explanations are computed; scores need a language-model judge,
+    so the report and the scorer validation are built by hand."""
+    from mechscope.autointerp.report import AutointerpReport, UnitScore, summarise
+    from mechscope.autointerp.validate import ScorerValidation
+
+    backend = {"kind": "openai", "model": "judge-1", "base_url": "http://localhost:8000/v1"}
+    scores = tuple(UnitScore(unit=unit, scorer=scorer, control=control, explanation=f"the word {unit}",
+                             score=score, metrics={"auc": score, "n": 8.0})
+                   for unit, score in (("mary", 0.75), ("dog", 0.5))
+                   for scorer in ("detection", "fuzzing") for control in ("explanation", "shuffled"))
+    scores += (UnitScore(unit="dog", scorer="intruder", control="explanation", explanation="", score=1.0,
+                         metrics={"random_key_accuracy": 0.25}),)
+    return {
+        "RecordsBuilt": lambda: _records(model)[0],
+        "ExplanationSet": lambda: _records(model)[1],
+        "AutointerpReport": lambda: AutointerpReport(
+            units=("mary", "dog"), explanations={"mary": "the word mary", "dog": "the word dog"}, scores=scores,
+            summary=summarise(scores), backend=backend, scorers=("detection", "fuzzing", "intruder")),
+        "ScorerValidation": lambda: ScorerValidation(
+            units=("mary", "dog"), candidates=("the word mary", "the word dog", "random"),
+            scores={"detection": [[0.9, 0.2, 0.1], [0.3, 0.8, float("nan")]]},
+            margins={"detection": [0.7, 0.5]}, top_rate={"detection": 1.0}, backend=backend),
+    }
+
+
+@functools.cache
+def _superposition(kind: str):
+    from mechscope.toys.superposition import train_superposition
+    from mechscope.toys.superposition_analysis import dimensionality_config, geometry_config, phase_config
+    from mechscope.toys.superposition_sae import sae_recovery_config
+
+    configs = {"geometry": geometry_config, "phase": phase_config, "dimensionality": dimensionality_config,
+               "sae": sae_recovery_config}
+    config = dataclasses.replace(configs[kind](quick=True), steps=10, n_seeds=1, batch_size=64)
+    return train_superposition(config, progress=False)
+
+
+@functools.cache
+def _othello():
+    """Board probes and an intervention on an untrained one-layer Othello-GPT (their numbers are chance)."""
+    from mechscope.toys.othello.game import random_games
+    from mechscope.toys.othello.intervene import intervention_experiment
+    from mechscope.toys.othello.model import OthelloConfig, othello_model
+    from mechscope.toys.othello.probe import board_probes
+
+    model = othello_model(OthelloConfig(n_layers=1, d_model=16, n_heads=2, d_mlp=32, steps=2, batch_size=4, warmup=1))
+    probes = board_probes(model, random_games(5, seed=0), bases=("mine_theirs",))
+    edits = intervention_experiment(model, probes.probes["mine_theirs"], random_games(6, seed=1), layers=(1,),
+                                    n_cases=4)
+    return probes, edits
+
+
+def _grokking_analysis():
+    from mechscope.toys.grokking import GrokkingConfig, train_grokking
+    from mechscope.toys.grokking_analysis import analyse_grokking
+
+    config = GrokkingConfig(p=7, d_model=16, n_heads=2, d_mlp=32, steps=4, eval_every=2, snapshot_every=2,
+                            checkpoint_every=4)
+    with tempfile.TemporaryDirectory() as folder:  # snapshots: the progress measures read them
+        return analyse_grokking(train_grokking(config, checkpoint_dir=folder, progress=False), progress=False)
+
+
+def _formation_analysis():
+    from mechscope.toys.formation import FormationConfig, analyse_formation, train_formation
+
+    runs = [train_formation(FormationConfig.quick(attention_only=flag, d_model=16, n_heads=2, d_mlp=32, seq_len=20,
+                                                  batch_size=4, steps=6, eval_every=2, n_eval=4),
+                            checkpoint_dir=None, progress=False) for flag in (True, False)]
+    return analyse_formation(runs)
+
+
+def _toy_factories(model) -> dict[str, object]:
+    """Toys trained for a few steps, then the real analyses; Findings (minutes of training
+    for real) is built by hand around real analyses."""
+    from mechscope.toys.arithmetic import addition_accuracy
+    from mechscope.toys.findings import Findings
+    from mechscope.toys.superposition_analysis import analyse_dimensionality, analyse_geometry, analyse_phase_diagram
+    from mechscope.toys.superposition_sae import analyse_sae_recovery
+
+    recovery = functools.cache(lambda: analyse_sae_recovery(_superposition("sae"), n_samples=2048, steps=5))
+    return {
+        "AdditionAccuracy": lambda: addition_accuracy(model, max_result=4, formats=("plain",), progress=False),
+        "SuperpositionTraining": lambda: _superposition("geometry"),
+        "Geometry": lambda: analyse_geometry(_superposition("geometry")),
+        "PhaseDiagram": lambda: analyse_phase_diagram(_superposition("phase")),
+        "Dimensionality": lambda: analyse_dimensionality(_superposition("dimensionality")),
+        "SAERecovery": recovery,
+        "Findings": lambda: Findings(
+            name="superposition", quick=True, results={"geometry": analyse_geometry(_superposition("geometry")),
+                                                       "sae": recovery()},
+            checks={"sparse: all 5 features in a pentagon": False}, numbers={"dense_cosine": 0.25, "phase_0": 3,
+                                                                          "gaps": "72.0, 71.5", "missing": None},
+            paper={"geometry": "dense: 2 orthogonal features; sparse: pentagon"}),
+        "GrokkingAnalysis": _grokking_analysis,
+        "FormationAnalysis": _formation_analysis,
+        "BoardProbes": lambda: _othello()[0],
+        "InterventionResult": lambda: _othello()[1],
+    }
 
 
 def model_for_induction():
