@@ -40,8 +40,10 @@ def test_svg_is_valid_escaped_and_scales_edge_width(tmp_path):
     svg = circuit.to_svg(tmp_path / "c.svg")
     root = ET.fromstring(svg)  # well-formed XML
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "a&amp;b" in svg
-    lines = root.findall("{http://www.w3.org/2000/svg}line")
-    assert len(lines) == len(circuit.edges)
+    every = root.findall("{http://www.w3.org/2000/svg}line")
+    lines = [line for line in every if line.find("{http://www.w3.org/2000/svg}title") is not None]  # the edges
+    assert len(lines) == len(circuit.edges) and len(every) == len(lines) + 2  # + the legend's two colours
+    assert "removing the edge raises the metric" in svg and "removing the edge lowers the metric" in svg
     widths = {line.find("{http://www.w3.org/2000/svg}title").text.split(":")[0]: float(line.get("stroke-width"))
               for line in lines}
     strongest = max(circuit.edges, key=lambda e: abs(SCORES[e]))
