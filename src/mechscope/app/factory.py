@@ -16,6 +16,7 @@ for a malformed request (one readable sentence, not a validation tree).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 from collections.abc import Sequence
@@ -92,13 +93,17 @@ def create_app(store: str | Path | None = None, *, model=None, model_name: str |
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
-    threading.Thread(target=_warm, args=(app.state.access,), daemon=True, name="mechscope-warm").start()
+    stop = threading.Event()
+    warm = threading.Thread(target=_warm, args=(app.state.access, stop), daemon=True, name="mechscope-warm")
+    warm.start()
     yield
+    stop.set()  # the warm thread's read in progress ends before its connection is closed under it
+    await asyncio.to_thread(warm.join)
     app.state.service.close()
     app.state.access.close()
 
 
-def _warm(access: StoreAccess, newest: int = 3) -> None:
+def _warm(access: StoreAccess, stop: threading.Event, newest: int = 3) -> None:
     """Read the newest investigations' views into the cache while nobody waits (reads only),
     and import what decoding stored circuits needs, so the first visits are quick."""
     import mechscope.investigate  # noqa: F401  (the codec imports result classes on first decode)
@@ -108,8 +113,12 @@ def _warm(access: StoreAccess, newest: int = 3) -> None:
         store = access.store()
         recent = [r for r in store.runs(command="investigate") if r.status == "complete"][:newest]
         for run in recent:
+            if stop.is_set():
+                return
             access.cached(run, "investigation", lambda run=run: investigation_view(access.store(), run.id))
         for run in recent:
+            if stop.is_set():
+                return
             if "circuit" in {s.name for s in store.stages(run.id)}:
                 runs.circuit_payload(access, run)
     except MechscopeError:  # a run deleted meanwhile, a damaged stage: its page will say so

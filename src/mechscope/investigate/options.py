@@ -9,6 +9,10 @@ from mechscope.ablations import check_ablation
 from mechscope.errors import InputError, check_int
 
 
+SCORERS = ("nodes", "eap-ig", "eap-ig-activations", "eap")
+"""The circuit scorers an investigation can use (``exact`` and ``acdc`` cost too much for it)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class InvestigateOptions:
     """Settings of :func:`mechscope.investigate.investigate` (``InvestigateOptions.quick()``
@@ -37,16 +41,20 @@ class InvestigateOptions:
     """Repeated random sequences the head-role scores average over."""
     role_seq_len: int = 40
     """Random tokens in each half of those sequences."""
-    circuit_method: str = "eap-ig-inputs"
-    """How edges are scored (a name of :data:`mechscope.circuits.attribution.EDGE_ATTRIBUTION_METHODS`)."""
+    circuit_method: str = "nodes"
+    """How edges are scored (a name of :data:`mechscope.circuits.discover.CIRCUIT_METHODS`
+    but ``exact`` and ``acdc``): by default heads and MLPs by integrated gradients, each
+    edge taking the smaller score of its two ends, so that the circuit is the one the
+    best nodes induce (the candidate that held out of sample in ``benchmarks/circuit_holdout.py``)."""
     ig_steps: int = 5
-    """Integration steps of EAP-IG."""
+    """Integration steps of the node scores and of EAP-IG."""
     circuit_prompts: int | None = None
     """Discovery prompts the edge scores use (None: all of them)."""
     ablation: str = "resample"
     """What an ablated edge carries: resample, mean or zero."""
-    target_f: float = 0.8
-    """The circuit is the smallest one reaching this faithfulness on discovery prompts..."""
+    tolerance: float = 0.1
+    """The circuit is the smallest one whose faithfulness on discovery prompts is within
+    this of 1 ..."""
     max_budget: float = 0.05
     """... within this fraction of the edges (else the best circuit at this budget)."""
     minimality_edges: int = 8
@@ -67,13 +75,11 @@ class InvestigateOptions:
             raise InputError(f"InvestigateOptions.min_accuracy must be in [0, 1]; received {self.min_accuracy!r}")
         if not 0 < self.max_budget <= 1:
             raise InputError(f"InvestigateOptions.max_budget must be in (0, 1]; received {self.max_budget!r}")
-        if not 0 < self.target_f <= 1.5:
-            raise InputError(f"InvestigateOptions.target_f must be in (0, 1.5]; received {self.target_f!r}")
+        if not 0 < self.tolerance < 1:
+            raise InputError(f"InvestigateOptions.tolerance must be in (0, 1); received {self.tolerance!r}")
         check_ablation(self.ablation, "InvestigateOptions.ablation")
-        from mechscope.circuits.attribution import EDGE_ATTRIBUTION_METHODS
-
-        if self.circuit_method not in EDGE_ATTRIBUTION_METHODS:
-            raise InputError(f"InvestigateOptions.circuit_method must be one of {', '.join(EDGE_ATTRIBUTION_METHODS)}; "
+        if self.circuit_method not in SCORERS:
+            raise InputError(f"InvestigateOptions.circuit_method must be one of {', '.join(SCORERS)}; "
                              f"received {self.circuit_method!r}")
 
     @classmethod

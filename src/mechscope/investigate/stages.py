@@ -99,15 +99,15 @@ class CircuitStage(Result):
     scores: EdgeScores
     """Every edge's score on the discovery prompts."""
     curve: FaithfulnessCurve
-    """f of circuits grown from the scores at MIB's budgets (the selection used)."""
-    signed_curve: FaithfulnessCurve
-    """f of the top-k circuits by signed score (its area is CPR)."""
+    """f of the top-k circuits by signed score at MIB's budgets (its area is CPR)."""
     circuit: Circuit
     """The chosen circuit (scores of its own edges only; all scores are in ``scores``)."""
-    target_f: float
+    tolerance: float
+    """The circuit is the smallest whose f on discovery prompts is within this of 1..."""
     reached: bool
-    """Whether the circuit reaches ``target_f`` within the budget."""
+    """... and whether one within the budget was (else the largest allowed is shown)."""
     selection: str
+    """How the circuit was cut from the ranked scores (``faithful``: the smallest within tolerance)."""
     check: CircuitCheck
     """Faithfulness on discovery and held-out prompts, completeness, minimality."""
     view: NodeView

@@ -6,11 +6,11 @@ Claims come from discovery prompts; held-out prompts only check them.
 
 from __future__ import annotations
 
-from mechscope.circuits.attribution import edge_attribution_patching
 from mechscope.circuits.check import check_circuit
 from mechscope.circuits.circuit import Circuit
+from mechscope.circuits.discover import CIRCUIT_METHODS, faithful_edges, oriented
 from mechscope.circuits.evaluate import EdgeEvaluator
-from mechscope.circuits.faithfulness import budget_edges, faithfulness_curve, smallest_faithful_circuit
+from mechscope.circuits.faithfulness import faithfulness_curve
 from mechscope.circuits.view import node_view
 from mechscope.heads.labels import head_labels
 from mechscope.heads.movers import mover_scores
@@ -83,21 +83,19 @@ def who(model, split: TaskSplit, found: Where, opts: InvestigateOptions) -> Who:
 
 def circuit(model, split: TaskSplit, opts: InvestigateOptions, roles: Who | None = None, *,
             progress: bool = True) -> CircuitStage:
-    """Edge scores, the faithfulness curves, the smallest faithful circuit within the
-    budget, and its checks on held-out prompts."""
+    """Edge scores, the faithfulness curve, the smallest faithful circuit within the
+    budget (:func:`~mechscope.circuits.discover.faithful_edges`), and its checks on
+    held-out prompts."""
     task = split.discovery if opts.circuit_prompts is None else split.discovery.subset(slice(0, opts.circuit_prompts))
-    scores = edge_attribution_patching(model, task, method=opts.circuit_method, ablation=opts.ablation,
-                                       steps=opts.ig_steps, progress=progress)
+    scores = CIRCUIT_METHODS[opts.circuit_method](model, task, ablation=opts.ablation, steps=opts.ig_steps,
+                                                  threshold=None, progress=progress)
+    ranked = oriented(scores.as_dict(), split.discovery, opts.circuit_method)  # most negative: matters most
     evaluator = EdgeEvaluator.of(model, split.discovery, ablation=opts.ablation)
     graph = evaluator.graph
     baselines = (evaluator(frozenset(graph.edges)), evaluator(frozenset()))
-    # Scores are the metric's change on ablation; for KL (lower is better) rank by −score.
-    ranked = {e: -v for e, v in scores.as_dict().items()} if split.discovery.metric == "kl" else scores.as_dict()
-    curve = faithfulness_curve(evaluator, graph, ranked, selection="greedy", baselines=baselines, progress=progress)
-    signed = faithfulness_curve(evaluator, graph, ranked, absolute=False, baselines=baselines, progress=progress)
-    edges, _, reached = smallest_faithful_circuit(evaluator, graph, ranked, target=opts.target_f,
-                                                  max_edges=budget_edges(graph.n_edges, opts.max_budget),
-                                                  selection="greedy", baselines=baselines)
+    curve = faithfulness_curve(evaluator, graph, ranked, absolute=False, baselines=baselines, progress=progress)
+    edges = faithful_edges(model, split.discovery, ranked, budget=opts.max_budget, ablation=opts.ablation,
+                           tolerance=opts.tolerance, progress=progress)
     found = Circuit(graph=graph, edges=edges, scores={e: ranked[e] for e in edges}, method=opts.circuit_method,
                     model_name=model.name)
     check = check_circuit(model, edges, discovery=split.discovery, heldout=split.heldout, ablation=opts.ablation,
@@ -106,8 +104,9 @@ def circuit(model, split: TaskSplit, opts: InvestigateOptions, roles: Who | None
                                        for head, found_roles in roles.labels.items() if found_roles}
     view = node_view(found, roles=labels, title=f"{model.name} · {split.discovery.name} circuit "
                                                 f"({opts.circuit_method}, {opts.ablation} ablation)")
-    return CircuitStage(scores=scores, curve=curve, signed_curve=signed, circuit=found, target_f=opts.target_f,
-                        reached=reached, selection="greedy", check=check, view=view)
+    return CircuitStage(scores=scores, curve=curve, circuit=found, tolerance=opts.tolerance,
+                        reached=abs(1 - check.f_discovery) <= opts.tolerance, selection="faithful", check=check,
+                        view=view)
 
 
 def features(model, split: TaskSplit, opts: InvestigateOptions, *, progress: bool = True) -> Features:

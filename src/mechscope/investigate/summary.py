@@ -118,8 +118,8 @@ def _who_claims(who) -> list[Claim]:
 def _circuit_claim(stage, split) -> Claim:
     check = stage.check
     where_held = f" ({split.how})" if split is not None else ""
-    reached = ("the smallest circuit reaching f ≥ " f"{stage.target_f:g}" if stage.reached
-               else f"the best circuit within the budget (none reached f ≥ {stage.target_f:g})")
+    reached = (f"the smallest circuit with |1 − f| ≤ {stage.tolerance:g}" if stage.reached
+               else f"the largest circuit the budget allows (none had |1 − f| ≤ {stage.tolerance:g})")
     return Claim(
         f"A circuit of {check.n_edges:,} edges ({check.fraction:.1%} of the graph; {reached}) reproduces "
         f"f = {check.f_discovery:.2f} of the behaviour on discovery prompts and f = {check.f_heldout:.2f} on "
@@ -137,8 +137,8 @@ def _circuit_caveats(stage) -> list[Claim]:
                          f"the circuit leaves out edges that work against the answer and amplifies the "
                          f"behaviour; a faithful circuit has f close to 1.", "circuit"))
     if not stage.reached:
-        out.append(Claim(f"No circuit within the budget reaches f ≥ {stage.target_f:g}; the one shown is the "
-                         f"largest allowed.", "circuit"))
+        out.append(Claim(f"No circuit within the budget has |1 − f| ≤ {stage.tolerance:g} on discovery prompts; "
+                         f"the one shown is the largest allowed.", "circuit"))
     if abs(check.complement_f) > 0.2:
         out.append(Claim(f"The complement alone still gives f = {check.complement_f:.2f}: the circuit is not "
                          f"complete.", "circuit"))

@@ -128,12 +128,11 @@ def _circuit(stage) -> str:
     rows = [("faithfulness f, discovery", check.f_discovery), ("faithfulness f, held out", check.f_heldout),
             ("|1 − f|, held out", check.heldout_error), ("complement f(N∖C), discovery", check.complement_f),
             ("edges", check.n_edges), ("fraction of the graph", check.fraction),
-            ("CPR (signed ranking; area under f)", stage.signed_curve.cpr),
+            ("CPR (signed ranking; area under f)", curve.cpr),
             ("CMD (area under |1 − f|; lower is better)", curve.cmd)]
     marks = [("chosen circuit, discovery", check.fraction, check.f_discovery),
              ("chosen circuit, held out", check.fraction, check.f_heldout)]
-    figure = curve.plot(("signed score, top", stage.signed_curve), marks=marks,
-                        title=f"faithfulness by budget (target f ≥ {stage.target_f:g})")
+    figure = curve.plot(marks=marks, title=f"faithfulness by budget (the circuit: |1 − f| ≤ {stage.tolerance:g})")
     minimal = table(("edge", "share of the effect lost without it"), sorted(check.minimality.items(),
                     key=lambda item: -abs(item[1])), numeric=(1,))
     return (inline_svg(stage.view.to_svg(), "The circuit at node level: heads and MLPs sized by importance, the "

@@ -54,13 +54,12 @@ def _investigation_parts(store, run_id: str) -> dict[str, Any]:
         parts["top_heads"] = list(store.stage_plain(run_id, "where")["top_heads"])
     if "circuit" in have:
         stage = circuit_summary(store.stage_plain(run_id, "circuit"))
-        check, curve, signed = stage["check"], stage["curve"], stage["signed_curve"]
+        check, curve = stage["check"], stage["curve"]
         parts["numbers"] |= {"circuit edges": check["n_edges"], "circuit fraction": check["fraction"],
                              "f discovery": check["f_discovery"], "f held out": check["f_heldout"],
-                             "complement f": check["complement_f"], "CMD": curve["cmd"], "CPR (signed)": signed["cpr"]}
-        parts["curves"] = [{"label": "|score|, " + curve["selection"], "budgets": curve["budgets"],
-                            "f": curve["faithfulness"]},
-                           {"label": "signed, top", "budgets": signed["budgets"], "f": signed["faithfulness"]}]
+                             "complement f": check["complement_f"], "CMD": curve["cmd"], "CPR": curve["cpr"]}
+        parts["curves"] = [{"label": ("|score|, " if curve["absolute"] else "signed, ") + curve["selection"],
+                            "budgets": curve["budgets"], "f": curve["faithfulness"]}]
     if "summary" in have:
         summary = store.stage_plain(run_id, "summary")
         parts["claims"] = [c["text"] for c in summary["claims"]] + ["⚠ " + c["text"] for c in summary["caveats"]]

@@ -40,7 +40,7 @@ def investigation_view(store, run_id: str) -> dict[str, Any]:
 
 def circuit_summary(plain: dict) -> dict[str, Any]:
     """The circuit stage's plain JSON without its edge scores and edge list."""
-    keep = ("check", "curve", "signed_curve", "view", "target_f", "reached", "selection")
+    keep = ("check", "curve", "view", "tolerance", "reached", "selection")
     graph = plain["circuit"]["graph"]
     return {**{k: plain[k] for k in keep}, "method": plain["scores"]["method"], "ablation": plain["scores"]["ablation"],
             "n_graph_edges": graph["n_edges"], "n_layers": graph["n_layers"], "n_heads": graph["n_heads"]}

@@ -178,14 +178,13 @@
     const card = MS.card("5. The circuit", "circuit", seconds);
     const check = c.check;
     const figure = el("div", { class: "grow" });
-    MS.lines(figure, [{ label: `|score|, ${c.curve.selection}`, x: c.curve.budgets, y: c.curve.faithfulness },
-      { label: "signed score, top", x: c.signed_curve.budgets, y: c.signed_curve.faithfulness }],
-    { xlog: true, band: [0.8, 1.2], xlabel: "fraction of edges kept", ylabel: "faithfulness f", title: `faithfulness by budget (target f ≥ ${c.target_f})`,
+    MS.lines(figure, [{ label: `${c.curve.absolute ? "|score|" : "signed score"}, ${c.curve.selection}`, x: c.curve.budgets, y: c.curve.faithfulness }],
+    { xlog: true, band: [0.8, 1.2], xlabel: "fraction of edges kept", ylabel: "faithfulness f", title: `faithfulness by budget (the circuit: |1 − f| ≤ ${c.tolerance})`,
       marks: [{ label: "chosen circuit, discovery", x: check.fraction, y: check.f_discovery },
         { label: "chosen circuit, held out", x: check.fraction, y: check.f_heldout }] });
     const numbers = MS.table(["measure", "value"], [["faithfulness f, discovery", check.f_discovery], ["faithfulness f, held out", check.f_heldout],
       ["complement f(N∖C)", check.complement_f], ["edges", check.n_edges], ["fraction of the graph", MS.pct(check.fraction, 2)],
-      ["CPR (signed; area under f)", c.signed_curve.cpr], ["CMD (area under |1 − f|)", c.curve.cmd],
+      ["CPR (area under f)", c.curve.cpr], ["CMD (area under |1 − f|)", c.curve.cmd],
       ["scores", `${c.method}, ${c.ablation} ablation`]], [1]);
     card.append(el("div", { class: "row" }, figure, el("div", { class: "grow" }, numbers,
       el("p", {}, el("a", { href: `/runs/${runId}/circuit` }, "Open the Circuit explorer →"), " (pan, zoom, budgets, node details)"))));
