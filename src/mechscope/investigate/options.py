@@ -35,6 +35,9 @@ class InvestigateOptions:
     """Discovery prompts used by the sweeps by layer × position (residual patching)."""
     top_heads: int = 8
     """Heads followed from "where" into "who" (and confirmed by exact patching)."""
+    grad_drop: bool = True
+    """AtP* with GradDrop (Kramár et al.): one more backward pass per layer, fewer missed
+    heads; the quick preset leaves it out (AtP with the QK fix only)."""
     exact_layers: int = 4
     """Layers (those of the top AtP* heads) whose heads are patched exactly to confirm AtP*."""
     role_seqs: int = 8
@@ -85,7 +88,8 @@ class InvestigateOptions:
     @classmethod
     def quick(cls, **changes) -> InvestigateOptions:
         """Fewer prompts, steps and sequences: a first look."""
-        return cls(**{**dict(n=12, patch_prompts=4, exact_layers=2, role_seqs=4, role_seq_len=20, ig_steps=2,
+        return cls(**{**dict(n=12, patch_prompts=4, grad_drop=False, exact_layers=2, role_seqs=4, role_seq_len=20,
+                              ig_steps=2,
                               minimality_edges=4), **changes})
 
     def to_dict(self) -> dict:

@@ -59,7 +59,8 @@ def where(model, split: TaskSplit, opts: InvestigateOptions, *, progress: bool =
     lens = logit_lens(model, first.clean, answer=int(first.answers[0]))
     dla = direct_logit_attribution(model, split.discovery)
     resid = activation_patching(model, aligned, what="resid", progress=progress)
-    atp = attribution_patching(model, split.discovery, what="heads", qk_fix=True, grad_drop=True, progress=progress)
+    atp = attribution_patching(model, split.discovery, what="heads", qk_fix=True, grad_drop=opts.grad_drop,
+                               progress=progress)
     layers: list[int] = []
     for cell, _ in atp.top(atp.values.numel()):
         if cell["layer"] not in layers:
