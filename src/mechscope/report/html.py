@@ -27,7 +27,7 @@ th{background:#f1f5f9} td.num{text-align:right;font-variant-numeric:tabular-nums
 .refusal{background:#fee2e2;border-left:4px solid #dc2626;padding:8px 12px}
 figure{margin:10px 0} figure img{max-width:100%;border:1px solid #e2e8f0} figcaption{font-size:12.5px;color:#475569}
 .prompt{font-family:ui-monospace,Menlo,monospace;font-size:12.5px;white-space:pre-wrap}
-.muted{color:#64748b;font-size:12.5px} .svgbox{overflow-x:auto}
+.muted{color:#64748b;font-size:12.5px} .svgbox{overflow-x:auto} .svgbox svg{max-width:100%;height:auto}
 .tok{font-family:ui-monospace,Menlo,monospace;font-size:12px;white-space:pre;border-radius:3px;padding:0 1px}
 """
 
