@@ -67,6 +67,22 @@ def test_gradient_methods_write_circuit_svg_and_curve(files, args):
     assert "score &gt; 0: removing the edge raises the metric" in svg  # the colour legend
 
 
+def test_the_default_is_the_smallest_faithful_node_circuit_within_the_budget(files):
+    from mechscope.circuits.graph import INPUT
+    from mechscope.circuits.nodes import node_edges
+
+    result = run(files, "--steps", "2")
+    assert result.exit_code == 0, result.output
+    circuit, svg, data = outputs(result)
+    assert circuit.method == "nodes" and data["method"] == "nodes" and data["steps"] == 2
+    n_edges = circuit.graph.n_edges
+    assert 0 < len(circuit.edges) <= round(0.05 * n_edges) and len(circuit.scores) == n_edges
+    # The circuit its nodes induce: every edge from a kept node (or the input) into a kept node or the logits.
+    assert circuit.edges == node_edges(circuit.graph, {e.sender for e in circuit.edges} - {INPUT})
+    assert "smallest with |1 − f| ≤ 0.1" in " ".join(result.stdout.split())
+    assert math.isfinite(data["circuit"]["faithfulness"]) and svg.startswith("<svg")
+
+
 def test_acdc_keeps_what_its_threshold_leaves(files):
     result = run(files, "--method", "acdc", "--threshold", "0.001")
     assert result.exit_code == 0, result.output
@@ -81,10 +97,10 @@ def test_acdc_keeps_what_its_threshold_leaves(files):
     [
         (["--budget", "0"], "--budget is a fraction of the edges in (0, 1]; received 0.0"),
         (["--budget", "1.5"], "--budget is a fraction of the edges in (0, 1]; received 1.5"),
-        (["--method", "magic"], "unknown --method 'magic'; expected one of eap, eap-ig, eap-ig-activations, exact, acdc"),
+        (["--method", "magic"], "unknown --method 'magic'; expected one of nodes, eap, eap-ig, eap-ig-activations, exact, acdc"),
         (["--method", "eap-ig", "--steps", "0"], "--steps must be at least 1; received 0"),
         (["--method", "acdc", "--threshold", "-0.1"], "--threshold must be a number >= 0; received -0.1"),
-        (["--method", "eap", "--steps", "3"], "--steps applies to eap-ig and eap-ig-activations"),
+        (["--method", "eap", "--steps", "3"], "--steps applies to nodes and eap-ig and eap-ig-activations"),
         (["--method", "eap", "--threshold", "0.1"], "--threshold applies to acdc"),
         (["--method", "acdc", "--budget", "0.1"], "--budget does not apply to acdc"),
         (["--ablation", "noise"], "unknown --ablation 'noise'; expected one of resample, mean, zero"),

@@ -402,13 +402,15 @@ def model_for_induction():
 
 
 def _all_result_types() -> set[str]:
+    """Every Result subclass mechscope defines (tests may define their own; those don't count)."""
     for info in pkgutil.walk_packages(mechscope.__path__, "mechscope."):
         if ".cli" not in info.name and ".app" not in info.name:
             importlib.import_module(info.name)
     found, todo = set(), list(Result.__subclasses__())
     while todo:
         cls = todo.pop()
-        found.add(cls.__name__)
+        if cls.__module__.startswith("mechscope."):
+            found.add(cls.__name__)
         todo.extend(cls.__subclasses__())
     return found
 

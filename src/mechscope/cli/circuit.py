@@ -1,12 +1,16 @@
-"""``mechscope circuit MODEL --task ioi --method eap-ig``: find a circuit, and measure how much
-of the behaviour it carries.
+"""``mechscope circuit MODEL --task ioi``: find a circuit, and measure how much of the
+behaviour it carries.
 
+    mechscope circuit smollm2-135m --task ioi                              # the smallest faithful node circuit
     mechscope circuit smollm2-135m --task ioi --method eap-ig              # top 5% of edges by EAP-IG
     mechscope circuit smollm2-135m --task ioi --method eap --budget 0.02 --ablation mean
     mechscope circuit tiny-model/ --task pairs.jsonl --method acdc --threshold 0.01
 
 Every edge is scored by the method, the top ``--budget`` fraction (by |score|) is the
-circuit (ACDC instead keeps what its ``--threshold`` did not prune), and its faithfulness
+circuit (ACDC instead keeps what its ``--threshold`` did not prune; ``nodes``, the default,
+scores heads and MLPs and keeps the smallest circuit their ranking induces, within
+``--budget``, whose f is within 0.1 of 1: :func:`~mechscope.circuits.discover.discover_circuit`),
+and its faithfulness
 f(C) and the faithfulness of its complement, f(N∖C), are measured with every other edge
 ablated. A faithful circuit has f(C) near 1; a complete one leaves f(N∖C) near 0. The
 faithfulness curve over :data:`~mechscope.circuits.BUDGETS` gives CPR and CMD.
@@ -50,10 +54,10 @@ from mechscope.cli.common import (
 )
 from mechscope.errors import InputError
 
-CIRCUIT_METHOD_NAMES = {"eap": "eap", "eap-ig": "eap-ig-inputs", "eap-ig-activations": "eap-ig-activations",
-           "exact": "exact", "acdc": "acdc"}
+CIRCUIT_METHOD_NAMES = {"nodes": "nodes", "eap": "eap", "eap-ig": "eap-ig-inputs",
+                        "eap-ig-activations": "eap-ig-activations", "exact": "exact", "acdc": "acdc"}
 """``--method`` values, and the method name each gives the library (EAP-IG means on inputs)."""
-INTEGRATED = ("eap-ig", "eap-ig-activations")
+INTEGRATED = ("nodes", "eap-ig", "eap-ig-activations")
 """Methods that take ``--steps``."""
 DEFAULT_BUDGET, DEFAULT_STEPS, DEFAULT_THRESHOLD = 0.05, 5, 0.01
 FAITHFUL = 0.8
@@ -69,7 +73,10 @@ def register(app: typer.Typer) -> None:
 def circuit(
     model: str = model_argument(),
     task: str = task_option(),
-    method: str = typer.Option("eap-ig", "--method", help=f"How edges are scored: {', '.join(CIRCUIT_METHOD_NAMES)}."),
+    method: str = typer.Option("nodes", "--method", help=f"How edges are scored: {', '.join(CIRCUIT_METHOD_NAMES)}. "
+                               "nodes (the default): heads and MLPs by integrated gradients, and the circuit is the "
+                               "smallest their ranking induces, within --budget, whose f is within 0.1 of 1; the "
+                               "others keep the top --budget of the edges."),
     budget: float | None = typer.Option(
         None, "--budget", help=f"Fraction of the edges kept, in (0, 1] (default {DEFAULT_BUDGET}; not acdc)."),
     ablation: str = typer.Option("resample", "--ablation", help="What a removed edge carries: resample, mean or zero."),
@@ -87,7 +94,7 @@ def circuit(
     no_store: bool = no_store_option(),
     no_cache: bool = no_cache_option(),
 ) -> None:
-    """Circuit discovery (EAP, EAP-IG, exact, ACDC) on a task, with faithfulness and completeness."""
+    """Circuit discovery (nodes, EAP, EAP-IG, exact, ACDC) on a task, with faithfulness and completeness."""
     from mechscope.circuits import faithfulness, faithfulness_curve
     from mechscope.circuits.evaluate import EdgeEvaluator
     from mechscope.models import load_model
@@ -116,8 +123,10 @@ def circuit(
         # As MIB: CMD from the curve of circuits ranked by |score|, CPR from circuits ranked by signed score.
         curve = run.stage("faithfulness", lambda: faithfulness_curve(evaluator, found.graph, found.scores,
                                                                      progress=progress))
-        # Scores are the metric's change on ablation: for KL (lower is better) the signed ranking is of −score.
-        ranked = {e: -v for e, v in found.scores.items()} if chosen.metric == "kl" else found.scores
+        # Scores are the metric's change on ablation: for KL (lower is better) the signed ranking is of −score
+        # (node scores are oriented already).
+        ranked = ({e: -v for e, v in found.scores.items()} if chosen.metric == "kl" and method != "nodes"
+                  else found.scores)
         signed = run.stage("signed faithfulness", lambda: faithfulness_curve(
             evaluator, found.graph, ranked, absolute=False, progress=progress, baselines=(curve.m_full, curve.m_empty)))
         m_circuit, m_complement = evaluator(found.edges), evaluator.complement(found.edges)
@@ -127,6 +136,7 @@ def circuit(
                "complement_faithfulness": faithfulness(m_complement, curve.m_empty, curve.m_full)}
         run.summary.update(own=own, cpr=signed.cpr, cmd=curve.cmd)
         chose = (f"edges ACDC kept at KL threshold {settings['threshold']:g}" if method == "acdc"
+                 else f"the smallest with |1 − f| ≤ 0.1 within {settings['budget']:g} of the edges" if method == "nodes"
                  else f"top {settings['budget']:g} of the edges by |score|")
         _print_summary(model, chosen, f"{method} circuit ({chose}), {ablation} ablation", found, curve, signed, own)
         _write(found, curve, {**about, "circuit": own, "cpr": signed.cpr, "signed_curve": signed.to_dict()}, out_dir,
@@ -176,6 +186,11 @@ def _discover(model, task, evaluator, method: str, *, budget: float, steps: int,
         result = acdc(model, task, threshold=threshold, metric="kl", ablation=evaluator.ablation, progress=progress)
         return Circuit(graph=result.scores.graph, edges=result.circuit_edges, scores=result.scores.as_dict(),
                        method="acdc", model_name=model.name)
+    if method == "nodes":
+        from mechscope.circuits.discover import discover_circuit
+
+        return discover_circuit(model, task, method="nodes", budget=budget, ablation=evaluator.ablation, steps=steps,
+                                selection="faithful", progress=progress)
     if method == "exact":
         scores = exact_edge_scores(evaluator, progress=progress)
     else:
