@@ -1,10 +1,10 @@
-"""A small multi-output linear probe (logistic regression in torch) for the toys.
+"""A multi-output linear probe (logistic regression in torch) for the toys.
 
-Stand-in until :mod:`mechscope.probes` exists: everything the toys need from a probe is
-this module's :func:`fit_linear_probe` and :class:`LinearProbe` (``logits``, ``predict``,
-``directions``), so swapping it is local. One probe reads ``d_model`` activations and
-predicts ``n_outputs`` independent ``n_classes``-way labels (e.g. every square of a
-board), each by its own softmax regression::
+:mod:`mechscope.probes` fits one label per example (full-batch L-BFGS, a penalty chosen
+on validation, controls); a board needs 64 labels per example, some undefined. So one
+probe here reads ``d_model`` activations and predicts ``n_outputs`` independent
+``n_classes``-way labels (e.g. every square of a board), each by its own softmax
+regression, skipping ``IGNORE`` labels, in one minibatch fit::
 
     probe = fit_linear_probe(acts, labels, n_classes=3)      # acts (n, d), labels (n, 64)
     probe.accuracy(test_acts, test_labels)                    # mean over outputs, labels -1 skipped

@@ -13,7 +13,8 @@ what the tokens alone make readable)::
 
 Accuracies are over occupied squares (``occupied_accuracy``, what a board needs beyond
 which squares were played) and over all squares (``accuracy``).
-The probe is :mod:`mechscope.toys.linear_probe`'s (a stand-in until ``mechscope.probes``).
+The probe is :mod:`mechscope.toys.linear_probe`'s: 64 labels per example in one fit, which
+:mod:`mechscope.probes` (one label per example) does not do.
 """
 
 from __future__ import annotations
