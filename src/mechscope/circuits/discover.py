@@ -176,12 +176,15 @@ def discover_circuit(
 
 
 def faithful_edges(model, task: Task, scores: Mapping[Edge, float], *, budget: float, absolute: bool = False,
-                   ablation: str = "resample", tolerance: float = 0.1, progress: bool = True) -> frozenset[Edge]:
+                   ablation: str = "resample", tolerance: float = 0.1, progress: bool = True,
+                   evaluator: EdgeEvaluator | None = None) -> frozenset[Edge]:
     """The smallest circuit of top-scoring edges, within ``budget``, whose faithfulness on
     ``task`` is within ``tolerance`` of 1 (:func:`~mechscope.circuits.sizing.smallest_faithful`).
     ``scores`` are oriented (most negative first under the signed ranking). Candidates
     are cut where the score changes, so that node-derived scores give node-induced
-    circuits, which are evaluated in the plain model (:class:`NodeEvaluator`)."""
+    circuits, which are evaluated in the plain model (:class:`NodeEvaluator`); other
+    circuits by ``evaluator`` (an :class:`EdgeEvaluator` of ``task`` already built), else
+    one built when first needed."""
     graph = CircuitGraph.of(model)
     key = (lambda e: -abs(scores[e])) if absolute else (lambda e: scores[e])
     order = sorted(scores, key=lambda e: (key(e), e))
@@ -189,7 +192,7 @@ def faithful_edges(model, task: Task, scores: Mapping[Edge, float], *, budget: f
     sizes = [k for k in range(1, min(limit, len(order)) + 1) if k == len(order) or key(order[k - 1]) != key(order[k])]
     if not sizes:
         raise InputError(f"no circuit of tied top scores fits the budget {budget} ({limit} edges); raise the budget")
-    evaluate = _Evaluate(model, task, graph, ablation)
+    evaluate = _Evaluate(model, task, graph, ablation, edges=evaluator)
     m_full, m_empty = evaluate.baselines()
 
     def f_at(rung: int) -> float:
@@ -207,10 +210,10 @@ class _Evaluate:
     the circuit some nodes induce and the model has no norm after its heads' sum, else
     edge by edge (:class:`EdgeEvaluator`). Each evaluator is built when first needed."""
 
-    def __init__(self, model, task: Task, graph: CircuitGraph, ablation: str):
+    def __init__(self, model, task: Task, graph: CircuitGraph, ablation: str, *, edges: EdgeEvaluator | None = None):
         self.model, self.task, self.graph, self.ablation = model, task, graph, ablation
         self._nodes: NodeEvaluator | None = None
-        self._edges: EdgeEvaluator | None = None
+        self._edges = edges
 
     def nodes(self) -> NodeEvaluator:
         if self._nodes is None:

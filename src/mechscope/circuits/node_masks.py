@@ -62,7 +62,7 @@ class NodeEvaluator:
         chunks = [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
         return cls(model=model, task=task, graph=graph, ablation=ablation, batch_size=batch_size,
                    ablated=ablated_activations(model, task, hook_points(graph), ablation),
-                   row_metrics=tuple(row_metric(model, task, rows) for rows in chunks))
+                   row_metrics=row_metrics(model, task, chunks))
 
     def mask(self, nodes) -> Float[Tensor, "node"]:
         """1 at each of ``nodes`` and the input, 0 elsewhere."""
@@ -142,17 +142,22 @@ class NodeEvaluator:
         return masks.float()
 
 
-def row_metric(model, task: Task, rows: slice):
-    """The task's metric, per row, for the prompts ``rows`` (a normalized metric keeps the
-    whole task's baselines, as :func:`~mechscope.circuits.evaluate.chunk_metric`)."""
-    if task.metric == "normalized":
-        whole = task.with_metric("logit_diff").metric_fn(model)
-        clean_value = whole(answer_logits(model, task.clean)).mean()
-        span = clean_value - whole(answer_logits(model, task.corrupt)).mean()
-        corrupt_value = clean_value - span
+def row_metrics(model, task: Task, chunks: list[slice]) -> tuple:
+    """The task's metric, per row, for each chunk of prompts (a normalized metric keeps the
+    whole task's baselines, as :func:`~mechscope.circuits.evaluate.chunk_metric`; they are
+    measured once, not once per chunk)."""
+    if task.metric != "normalized":
+        return tuple(task.subset(rows).metric_fn(model) for rows in chunks)
+    whole = task.with_metric("logit_diff").metric_fn(model)
+    clean_value = whole(answer_logits(model, task.clean)).mean()
+    span = clean_value - whole(answer_logits(model, task.corrupt)).mean()
+    corrupt_value = clean_value - span
+
+    def normalized(rows: slice):
         diff = task.subset(rows).with_metric("logit_diff").metric_fn(model)
         return lambda logits: (diff(logits) - corrupt_value) / span
-    return task.subset(rows).metric_fn(model)
+
+    return tuple(normalized(rows) for rows in chunks)
 
 
 def nodes_of(graph: CircuitGraph, mask: Tensor) -> list[Node]:

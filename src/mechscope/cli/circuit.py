@@ -96,6 +96,7 @@ def circuit(
 ) -> None:
     """Circuit discovery (nodes, EAP, EAP-IG, exact, ACDC) on a task, with faithfulness and completeness."""
     from mechscope.circuits import faithfulness, faithfulness_curve
+    from mechscope.circuits.discover import oriented
     from mechscope.circuits.evaluate import EdgeEvaluator
     from mechscope.models import load_model
     from mechscope.tasks import check_task, resolve_task
@@ -123,10 +124,8 @@ def circuit(
         # As MIB: CMD from the curve of circuits ranked by |score|, CPR from circuits ranked by signed score.
         curve = run.stage("faithfulness", lambda: faithfulness_curve(evaluator, found.graph, found.scores,
                                                                      progress=progress))
-        # Scores are the metric's change on ablation: for KL (lower is better) the signed ranking is of −score
-        # (node scores are oriented already).
-        ranked = ({e: -v for e, v in found.scores.items()} if chosen.metric == "kl" and method != "nodes"
-                  else found.scores)
+        # The signed ranking takes the edge whose ablation hurts most first (the library's one sign rule).
+        ranked = oriented(found.scores, chosen, method)
         signed = run.stage("signed faithfulness", lambda: faithfulness_curve(
             evaluator, found.graph, ranked, absolute=False, progress=progress, baselines=(curve.m_full, curve.m_empty)))
         m_circuit, m_complement = evaluator(found.edges), evaluator.complement(found.edges)
@@ -140,7 +139,7 @@ def circuit(
                  else f"top {settings['budget']:g} of the edges by |score|")
         _print_summary(model, chosen, f"{method} circuit ({chose}), {ablation} ablation", found, curve, signed, own)
         _write(found, curve, {**about, "circuit": own, "cpr": signed.cpr, "signed_curve": signed.to_dict()}, out_dir,
-               output_stem(method, chosen.name, model, options=about), run)
+               output_stem(method, chosen.name, model, options=about), run, options=about)
 
 
 def _check_options(method, budget, ablation, steps, threshold, n, metric, out_dir: Path) -> None:
@@ -226,13 +225,12 @@ def _print_summary(model: str, task, how: str, found, curve, signed, own: dict) 
     out.print(table)
 
 
-def _write(found, curve, extra: dict, out_dir: Path, stem: str, recorder=None) -> list[Path]:
+def _write(found, curve, extra: dict, out_dir: Path, stem: str, recorder=None, *, options: dict) -> list[Path]:
     """``circuit-STEM.json``, ``circuit-STEM.svg`` and ``faithfulness-STEM.json`` (the curve
-    with ``extra``: the run's options and the circuit's own faithfulness)."""
+    with ``extra``: the run's options and the circuit's own faithfulness); each lists the
+    ``options`` the file name's hash covers."""
     from mechscope.results import to_jsonable, write_json
 
-    options = {k: extra[k] for k in ("model", "task", "n", "seed", "method", "ablation", "task_metric", "budget",
-                                     "threshold", "steps")}
     svg = out_dir / f"circuit-{stem}.svg"
     found.to_svg(svg)
     paths = [write_json(out_dir / f"circuit-{stem}.json", {**found.to_dict(), "options": options}), svg,

@@ -96,7 +96,7 @@ def circuit(model, split: TaskSplit, opts: InvestigateOptions, roles: Who | None
     baselines = (evaluator(frozenset(graph.edges)), evaluator(frozenset()))
     curve = faithfulness_curve(evaluator, graph, ranked, absolute=False, baselines=baselines, progress=progress)
     edges = faithful_edges(model, split.discovery, ranked, budget=opts.max_budget, ablation=opts.ablation,
-                           tolerance=opts.tolerance, progress=progress)
+                           tolerance=opts.tolerance, progress=progress, evaluator=evaluator)
     found = Circuit(graph=graph, edges=edges, scores={e: ranked[e] for e in edges}, method=opts.circuit_method,
                     model_name=model.name)
     check = check_circuit(model, edges, discovery=split.discovery, heldout=split.heldout, ablation=opts.ablation,
