@@ -14,8 +14,7 @@ from mechscope.activations.harvest import harvest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-HOOK = "blocks.1.mlp.hook_post"
-INDICATOR_WORDS = ("mary", "dog", "paris", "seven")
+from autointerp_setup import HOOK  # noqa: E402  (after the path insert above)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import HOOK, INDICATOR_WORDS
+from autointerp_setup import HOOK, INDICATOR_WORDS
 
 from mechscope.autointerp import ExampleConfig, build_records, indicator_units, load_all, neuron_units
 from mechscope.autointerp.records import ACTIVATING, load_records, records_path

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import INDICATOR_WORDS
+from autointerp_setup import INDICATOR_WORDS
 from fake_backend import FakeBackend
 
 from mechscope.autointerp import (

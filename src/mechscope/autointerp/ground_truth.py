@@ -71,7 +71,3 @@ def indicator_units(tokenizer, *, words: Sequence[str] = ("file",), module: str 
     source = UnitSource(module=module, n_units=len(rules), reads=None, sparse=True, activations=activations)
     return source, [truth for _, _, truth in rules]
 
-
-def indicator_names(words: Sequence[str] = ("file",)) -> list[str]:
-    """The indicator units' short names, in unit order."""
-    return [name for name, _, _ in BUILT_IN] + [f"word-{w}" for w in words]

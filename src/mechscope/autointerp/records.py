@@ -10,7 +10,6 @@ says which store and settings made them (see :mod:`~mechscope.autointerp.example
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,11 @@ from pathlib import Path
 import torch
 from jaxtyping import Int
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import Tensor
 
 from mechscope.errors import InputError
+from mechscope.results import write_bytes_atomic
 
 KINDS = ("train_top", "train_quantile", "train_hard_negative", "test_activating", "test_random", "test_hard_negative")
 """Example kinds. ``train_*`` are shown to explainers; ``test_*`` are held out for scoring."""
@@ -101,14 +101,7 @@ def save_records(records: UnitRecords, token_ids: Int[Tensor, "n ctx"], path: Pa
             "max_activation": records.max_activation, "firing_rate": records.firing_rate,
             "top_tokens": records.top_tokens, "promoted": records.promoted, "suppressed": records.suppressed,
             "str_tokens": [e.str_tokens for e in records.examples]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        save_file(tensors, str(tmp), metadata={"mechscope": json.dumps(meta)})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_bytes_atomic(path, save(tensors, metadata={"mechscope": json.dumps(meta)}))
 
 
 def load_records(path: str | Path) -> UnitRecords:

@@ -16,7 +16,6 @@ the model's weight hash, the layer and the corpus settings, and written atomical
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import torch
 from jaxtyping import Float
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -33,6 +32,7 @@ from mechscope.errors import InputError
 from mechscope.models.cache import cache_root
 from mechscope.models.identity import weights_hash
 from mechscope.activations.harvest import corpus_hash
+from mechscope.results import write_bytes_atomic
 
 CORPORA: dict[str, Callable[[], list[str]]] = {
     "default": default_texts,
@@ -180,11 +180,5 @@ def _read(path: Path, layer: int, digest: str, config: CovarianceConfig) -> KeyS
 
 
 def _write(stats: KeyStatistics, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        save_file({"matrix": stats.matrix.contiguous()}, tmp,
-                  metadata={"n_tokens": str(stats.n_tokens), "seconds": f"{stats.seconds:.3f}"})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes_atomic(path, save({"matrix": stats.matrix.contiguous()},
+                                  metadata={"n_tokens": str(stats.n_tokens), "seconds": f"{stats.seconds:.3f}"}))

@@ -18,7 +18,6 @@ the number of requests per layer, FT-L's is a dense change written as ``delta @ 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,12 +25,12 @@ from pathlib import Path
 
 import torch
 from jaxtyping import Float
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor
 
 from mechscope.errors import InputError
 from mechscope.facts.counterfact import EditRequest, request_dict, requests_from_records
-from mechscope.results import Result
+from mechscope.results import Result, write_bytes_atomic
 
 EDIT_FORMAT = 1
 
@@ -154,8 +153,6 @@ def check_requests(requests: Sequence[EditRequest] | EditRequest) -> tuple[EditR
 
 def save_edit(edit: Edit, path: str | Path) -> Path:
     """Write the factors as safetensors, with the rest of the edit as JSON metadata (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {}
     for i, update in enumerate(edit.updates):
         tensors[f"{i}.left"] = update.left.detach().cpu().clone()
@@ -163,13 +160,7 @@ def save_edit(edit: Edit, path: str | Path) -> Path:
     meta = {"format": EDIT_FORMAT, "method": edit.method, "model": edit.model, "model_hash": edit.model_hash,
             "layers": [u.layer for u in edit.updates], "info": edit.info,
             "requests": [request_dict(r) for r in edit.requests]}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        save_file(tensors, tmp, metadata={"mechscope_edit": json.dumps(meta)})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_bytes_atomic(path, save(tensors, metadata={"mechscope_edit": json.dumps(meta)}))
 
 
 def load_edit(path: str | Path) -> Edit:

@@ -19,7 +19,6 @@ safetensors: one tensor per hook point, the record in its metadata.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,12 +28,14 @@ from typing import Any
 import torch
 from jaxtyping import Float
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, safe_open
+from safetensors.torch import save as safetensors_bytes
 from torch import Tensor
 
 from mechscope.activations.collect import hook_width
 from mechscope.activations.manifest import ModelIdentity
 from mechscope.errors import InputError
+from mechscope.results import write_bytes_atomic
 
 FORMAT = "mechscope.steering_vector"
 VERSION = "1"
@@ -121,17 +122,10 @@ class SteeringVector:
 
     def save(self, path: str | Path) -> Path:
         """Write a safetensors file (directions as tensors, the record as metadata), atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         metadata = {"format": FORMAT, "version": VERSION, "method": self.method, "position": self.position,
                     "source": self.source, "model": json.dumps(self.model.to_dict())}
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            save_file({name: d.contiguous() for name, d in self.directions.items()}, str(tmp), metadata=metadata)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
+        return write_bytes_atomic(path, safetensors_bytes({name: d.contiguous() for name, d in self.directions.items()},
+                                                          metadata=metadata))
 
     @classmethod
     def load(cls, path: str | Path) -> SteeringVector:

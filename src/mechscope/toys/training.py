@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save, save_file
 from tqdm.auto import tqdm
 
 from mechscope.errors import InputError
 from mechscope.hooks.hooked_model import HookedModel
 from mechscope.models.cache import cache_root
-from mechscope.results import Result
+from mechscope.results import Result, write_bytes_atomic
 from mechscope.sae.checkpoint import latest_checkpoint
 
 CHECKPOINT_FORMAT = "mechscope.toys/1"
@@ -159,10 +159,7 @@ def save_snapshot(directory: Path, step: int, model: torch.nn.Module) -> Path:
     folder = directory / "snapshots"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"step-{step:09d}.safetensors"
-    tmp = folder / f".{path.name}.tmp-{os.getpid()}"
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, tmp)
-    os.replace(tmp, path)
-    return path
+    return write_bytes_atomic(path, save({k: v.detach().contiguous() for k, v in model.state_dict().items()}))
 
 
 def snapshots(directory: Path) -> list[tuple[int, Path]]:
