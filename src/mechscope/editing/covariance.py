@@ -27,11 +27,12 @@ from safetensors.torch import load_file, save
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from mechscope.activations.collect import read_points
+from mechscope.activations.harvest import corpus_hash
 from mechscope.corpus import default_texts, stdlib_texts, token_batches
 from mechscope.errors import InputError
 from mechscope.models.cache import cache_root
 from mechscope.models.identity import weights_hash
-from mechscope.activations.harvest import corpus_hash
 from mechscope.results import write_bytes_atomic
 
 CORPORA: dict[str, Callable[[], list[str]]] = {
@@ -120,44 +121,31 @@ def key_covariances(model, layers: Sequence[int], *, config: CovarianceConfig = 
     return found
 
 
-class _Stop(Exception):
-    """Raised by the deepest hook: nothing after it is needed."""
-
-
 @torch.no_grad()
 def _compute(model, layers: list[int], config: CovarianceConfig, digest: str, progress: bool) -> list[KeyStatistics]:
     d_mlp = model.cfg.d_mlp
     sums = {layer: torch.zeros(d_mlp, d_mlp, dtype=torch.float64) for layer in layers}
-    keep: Tensor | None = None
-    deepest = max(layers)
-
-    def collect(layer: int):
-        def hook(keys: Tensor, point) -> None:
-            flat = keys[keep].float()
-            sums[layer] += (flat.T @ flat).double().cpu()
-            if layer == deepest:
-                raise _Stop
-
-        return hook
-
-    hooks = [(f"blocks.{layer}.mlp.hook_post", collect(layer)) for layer in layers]
+    names = [f"blocks.{layer}.mlp.hook_post" for layer in layers]
     batches = token_batches(model, config.load_texts(), seq_len=config.seq_len, batch_size=config.batch_size)
     bos = model.tokenizer.bos_token_id
     counted, started = 0, time.perf_counter()
     bar = tqdm(total=config.n_tokens, desc=f"key covariance, layers {layers}", unit="tok", disable=not progress,
                leave=False)
-    with model.hooks(fwd=hooks):
-        for ids in batches:
-            ids = ids[: max(1, -(-(config.n_tokens - counted) // config.seq_len))].to(model.device)
-            keep = ids != bos if bos is not None else torch.ones_like(ids, dtype=torch.bool)
-            try:
-                model(ids)
-            except _Stop:
-                pass
-            counted += int(keep.sum())
-            bar.update(int(keep.sum()))
-            if counted >= config.n_tokens:
-                break
+    for ids in batches:
+        ids = ids[: max(1, -(-(config.n_tokens - counted) // config.seq_len))].to(model.device)
+        keep = ids != bos if bos is not None else torch.ones_like(ids, dtype=torch.bool)
+
+        def gram(keys: Tensor, keep: Tensor = keep) -> Tensor:
+            flat = keys[keep].float()
+            return (flat.T @ flat).double().cpu()
+
+        # The model runs no further than the deepest layer read.
+        for layer, value in zip(layers, read_points(model, names, ids, gram)):
+            sums[layer] += value
+        counted += int(keep.sum())
+        bar.update(int(keep.sum()))
+        if counted >= config.n_tokens:
+            break
     bar.close()
     seconds = time.perf_counter() - started
     return [KeyStatistics(layer=layer, matrix=(sums[layer] / counted).float(), n_tokens=counted, seconds=seconds,
