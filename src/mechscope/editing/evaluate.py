@@ -105,8 +105,8 @@ def score_case(model, request: EditRequest, *, config: EvalConfig, reference: st
     rewrite = request.requested_rewrite
     groups = [[rewrite.text], list(request.paraphrase_prompts), list(request.neighborhood_prompts)]
     prompts = [p for group in groups for p in group]
-    new = target_logprobs(model, prompts, [rewrite.target_new] * len(prompts))
-    true = target_logprobs(model, prompts, [rewrite.target_true] * len(prompts))
+    n = len(prompts)  # both targets after every prompt, in one batch
+    new, true = target_logprobs(model, prompts * 2, [rewrite.target_new] * n + [rewrite.target_true] * n).split(n)
     sizes = [len(g) for g in groups]
     (new_r, new_p, new_n), (true_r, true_p, true_n) = new.split(sizes), true.split(sizes)
     frac = lambda mask: float(mask.float().mean()) if mask.numel() else float("nan")  # noqa: E731

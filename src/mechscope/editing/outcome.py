@@ -85,8 +85,8 @@ def edit_outcome(model, edit: Edit, *, max_new_tokens: int = 20) -> EditOutcome:
 
     def measure():
         texts = [p for _, p in prompts]
-        new = target_logprobs(model, texts, [rw.target_new for rw, _ in prompts]).exp()
-        true = target_logprobs(model, texts, [rw.target_true for rw, _ in prompts]).exp()
+        targets = [rw.target_new for rw, _ in prompts] + [rw.target_true for rw, _ in prompts]
+        new, true = target_logprobs(model, texts * 2, targets).exp().split(len(texts))  # one batch for both
         with torch.no_grad():
             batch = model.tokenize(texts)
             logits = model(batch)[torch.arange(len(texts)), batch.last_positions()]
