@@ -115,15 +115,19 @@ def sparse_probing(
                          "class means to rank inputs by)")
     ks = tuple(ks)
     rows = []
+    d_in = sae.cfg.d_in
+
+    def both(act: torch.Tensor) -> torch.Tensor:
+        """The activation and its latents side by side: one forward pass reads both (pooling is per column)."""
+        latents = sae.encode(act.to(sae.W_enc.device)).float()
+        return torch.cat([act.float().to(latents.device), latents], -1)
+
     for data in datasets:
-        encode = lambda act: sae.encode(act.to(sae.W_enc.device)).float()  # noqa: E731
         with torch.no_grad():
-            resid = read_positions(model, hook, data.texts, data.positions, batch_size=batch_size)
-            latents = read_positions(model, hook, data.texts, data.positions, batch_size=batch_size, transform=encode)
-        types = data.types or resid.tokens
+            read = read_positions(model, hook, data.texts, data.positions, batch_size=batch_size, transform=both)
+        types = data.types or read.tokens
         cells = {}
-        for where, read in (("resid", resid), ("sae", latents)):
-            x = read.acts[hook]
+        for where, x in (("resid", read.acts[hook][:, :d_in]), ("sae", read.acts[hook][:, d_in:])):
             name = hook if where == "resid" else f"{hook} (SAE latents)"
             cells[where] = tuple(probe_features(x, data, types, hook_name=name, config=config, k=k)
                                  for k in (None, *ks))
