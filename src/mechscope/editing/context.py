@@ -19,6 +19,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from mechscope.activations.collect import read_points
 from mechscope.facts.tokens import subject_span
 
 OPENINGS = ("The", "Therefore", "Because", "I", "You")
@@ -60,8 +61,10 @@ def at_subject(model, name: str, items: Sequence[tuple[str, int, str]]) -> Float
     """Hook point ``name`` at the subject's last token of each (text, prompt offset, subject)."""
     texts = [text for text, _, _ in items]
     positions = torch.tensor([subject_last(model, text, offset, subject) for text, offset, subject in items])
-    _, cache = model.run_with_cache(texts, names=[name])
-    return cache[name][torch.arange(len(texts)), positions.to(cache[name].device)]
+    rows = torch.arange(len(texts))
+    # The model runs no further than ``name``'s layer (ROME and MEMIT read early MLPs).
+    (found,) = read_points(model, [name], texts, lambda act: act[rows.to(act.device), positions.to(act.device)])
+    return found
 
 
 def subject_keys(model, layer: int, items: Sequence[tuple[str, int, str]]) -> Float[Tensor, "item d_mlp"]:
