@@ -40,10 +40,13 @@ def investigation_view(store, run_id: str) -> dict[str, Any]:
 
 def circuit_summary(plain: dict) -> dict[str, Any]:
     """The circuit stage's plain JSON without its edge scores and edge list."""
-    keep = ("check", "curve", "view", "tolerance", "reached", "selection")
+    keep = ("check", "curve", "view", "reached", "selection")
     graph = plain["circuit"]["graph"]
-    return {**{k: plain[k] for k in keep}, "method": plain["scores"]["method"], "ablation": plain["scores"]["ablation"],
-            "n_graph_edges": graph["n_edges"], "n_layers": graph["n_layers"], "n_heads": graph["n_heads"]}
+    # Runs stored before the stage chose circuits by |1 − f| ≤ tolerance hold target_f (f ≥ target) instead.
+    rule = {k: plain[k] for k in ("tolerance", "target_f") if k in plain}
+    return {**{k: plain[k] for k in keep}, **rule, "method": plain["scores"]["method"],
+            "ablation": plain["scores"]["ablation"], "n_graph_edges": graph["n_edges"], "n_layers": graph["n_layers"],
+            "n_heads": graph["n_heads"]}
 
 
 def features_summary(plain: dict) -> list[dict[str, Any]]:

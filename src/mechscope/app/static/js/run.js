@@ -179,7 +179,7 @@
     const check = c.check;
     const figure = el("div", { class: "grow" });
     MS.lines(figure, [{ label: `${c.curve.absolute ? "|score|" : "signed score"}, ${c.curve.selection}`, x: c.curve.budgets, y: c.curve.faithfulness }],
-    { xlog: true, band: [0.8, 1.2], xlabel: "fraction of edges kept", ylabel: "faithfulness f", title: `faithfulness by budget (the circuit: |1 − f| ≤ ${c.tolerance})`,
+    { xlog: true, band: [0.8, 1.2], xlabel: "fraction of edges kept", ylabel: "faithfulness f", title: `faithfulness by budget (${c.tolerance != null ? `the circuit: |1 − f| ≤ ${c.tolerance}` : `target f ≥ ${c.target_f}`})`,
       marks: [{ label: "chosen circuit, discovery", x: check.fraction, y: check.f_discovery },
         { label: "chosen circuit, held out", x: check.fraction, y: check.f_heldout }] });
     const numbers = MS.table(["measure", "value"], [["faithfulness f, discovery", check.f_discovery], ["faithfulness f, held out", check.f_heldout],
