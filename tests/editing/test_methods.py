@@ -71,3 +71,27 @@ def test_bad_layer_and_method(llama):
         edit_model(llama, [request(llama)], method="romee")
     with pytest.raises(InputError, match="no edit requests"):
         edit_model(llama, [], method="ft-l", layer=0)
+
+
+def test_memit_reports_the_share_it_writes(llama, tmp_path, monkeypatch):
+    """``written_share`` is what the update adds for the request's own key, as a share of the
+    spread residual; a larger λ writes less of it."""
+    import dataclasses
+
+    monkeypatch.setenv("MECHSCOPE_CACHE_DIR", str(tmp_path))
+    from mechscope.editing.context import context_templates
+    from mechscope.editing.memit import _mean_keys
+
+    req = request(llama)
+    key = _mean_keys(llama, 0, [req], context_templates(llama))[0]  # the key MEMIT writes for
+    shares = []
+    for weight in (0.1, 100.0):
+        edit = edit_model(llama, [req], method="memit", config=dataclasses.replace(CONFIGS["memit"],
+                                                                                  update_weight=weight))
+        (update,) = edit.updates
+        (share,) = edit.info["written_share"][0]
+        written = (key @ update.left) @ update.right
+        torch.testing.assert_close(written, share * update.right[0], rtol=1e-3, atol=1e-5)
+        assert 0 < share < 1
+        shares.append(share)
+    assert shares[0] > shares[1]

@@ -8,7 +8,11 @@
 
 The output projection of one layer (the traced ROME layer by default) is fine-tuned with
 Adam on −log p(target | prompt) for the bare rewrite prompt only, every entry of the
-change kept within ±``norm_constraint`` (the paper's 5e-4, 25 steps, lr 5e-4). Each step
+change kept within ±``norm_constraint`` (25 steps, lr 5e-4, as the paper). The bound is
+5e-3, not the paper's 5e-4 for GPT-2 XL: on smollm2-135m (8 CounterFact requests, layer 3)
+5e-4 edits nothing (ES 0, the loss falls from 7.7 to 5.6 nats on average), 2e-3 edits 3 in 8,
+5e-3 all (ES 100, PS 18.8, NS 83.2: the baseline's known profile, the prompt learnt and
+little else). An absolute bound does not carry over between models. Each step
 runs the blocks from that layer on (:mod:`mechscope.hooks.replay`). The change is dense;
 the edit stores it as ``delta @ I``. Several requests are fine-tuned one after another.
 """
@@ -33,7 +37,7 @@ from mechscope.models.identity import weights_hash
 
 @dataclass(frozen=True, kw_only=True)
 class FtConfig:
-    """FT-L's settings (the ROME paper's GPT-2 XL values)."""
+    """FT-L's settings (the ROME paper's GPT-2 XL values, but for the bound: see the module)."""
 
     layer: int | None = None
     """The fine-tuned layer; None takes the traced ROME layer."""
@@ -41,8 +45,8 @@ class FtConfig:
     """Most Adam steps."""
     lr: float = 5e-4
     """Adam's learning rate."""
-    norm_constraint: float = 5e-4
-    """Largest absolute change of any weight."""
+    norm_constraint: float = 5e-3
+    """Largest absolute change of any weight (the paper's 5e-4 is too tight for smollm2-135m)."""
     stop_loss: float = 1e-2
     """Stop once −log p(target) falls below this."""
 

@@ -15,7 +15,10 @@ layer by layer from the first, with the updates so far applied:
 * the update ``(λ C + K Kᵀ)⁻¹ K Rᵀ``, the least-squares change that writes R for K while
   keeping the outputs for the corpus' keys (second moment C, weight λ) in place.
 
-Each layer's update has rank at most the number of requests.
+Each layer's update has rank at most the number of requests. ``edit.info["written_share"]``
+holds, per layer and request, ``kᵀ (λ C + K Kᵀ)⁻¹ k``: the share of that layer's R the
+update writes for the request's own key (near 1: all of it; near 0: λ is large for this
+model's keys, and the edit will not take).
 """
 
 from __future__ import annotations
@@ -38,14 +41,18 @@ from mechscope.models.identity import weights_hash
 
 @dataclass(frozen=True, kw_only=True)
 class MemitConfig:
-    """MEMIT's settings (the paper's GPT-2 XL values where they carry over)."""
+    """MEMIT's settings (the paper's GPT-2 XL values where they carry over; λ does not)."""
 
     layers: tuple[int, ...] | None = None
     """The edited layers; None takes ``span`` layers ending at the traced ROME layer."""
     span: int = 5
     """How many layers when ``layers`` is None."""
-    update_weight: float = 20_000.0
-    """λ, the weight of the corpus keys' second moment against the edits' keys."""
+    update_weight: float = 300.0
+    """λ, the weight of the corpus keys' second moment against the edits' keys. The paper's
+    20,000 is GPT-2 XL's; on smollm2-135m (8 CounterFact requests, layers 0–3) each layer's
+    update then writes 8–38% of R for the requests' keys (``info["written_share"]``) and 2 edits
+    in 8 take (ES 25); 1,000 gives ES 87.5 / PS 93.8 / NS 93.8, 300 gives ES 100 / PS 93.8 /
+    NS 93.8. Check the written share on another model."""
     value: ValueConfig = field(default_factory=lambda: ValueConfig(clamp_norm=0.75))
     """The target optimisation (at the residual after the last layer)."""
     covariance: CovarianceConfig = field(default_factory=CovarianceConfig)
@@ -83,15 +90,18 @@ def memit(model, requests: Sequence[EditRequest], *, config: MemitConfig = Memit
     targets = torch.stack([v.target for v in values])
     bare = [(r.requested_rewrite.text, 0, r.requested_rewrite.subject) for r in requests]
     updates: list[LayerUpdate] = []
+    written: list[list[float]] = []
     for i, layer in enumerate(layers):
         with edited(model, updates):
             keys = _mean_keys(model, layer, requests, templates)
             missing = targets - at_subject(model, f"blocks.{last}.hook_resid_post", bare)
         spread = missing / (len(layers) - i)
         left = _solve(stats[layer].matrix, keys, config.update_weight)
+        written.append(torch.diagonal(keys.float() @ left.float()).tolist())
         updates.append(LayerUpdate(layer=layer, left=left.to(model.dtype), right=spread.detach().to(model.dtype)))
     info = {"layers": list(layers), "covariance_tokens": stats[last].n_tokens,
             "losses": [list(v.losses) for v in values], "target_prob": [v.target_prob for v in values],
+            "written_share": written,
             "seconds": time.perf_counter() - started}
     return Edit(method="memit", updates=tuple(updates), requests=requests, model=model.name, model_hash=digest,
                 info=info)
