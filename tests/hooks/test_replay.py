@@ -55,3 +55,37 @@ def test_bad_arguments(tiny):
         run_from(tiny, inputs, cache, layer=9, start=0)
     with pytest.raises(InputError, match="rows"):
         run_from(tiny, inputs, cache, layer=0, start=0, resid=torch.zeros(1, 3, tiny.cfg.d_model))
+
+
+def test_staggered_copies_equal_separate_runs(arch, tokenizer):
+    """Copies joining at different blocks, each with its own residual and a hook writing
+    into its rows, give what separate runs from their blocks give."""
+    from mechscope.hooks.replay import run_staggered
+
+    model = HookedModel(tiny_hf_model(arch, "sdpa"), tokenizer)
+    batch = model.tokenize(PROMPTS, padding_side="left")
+    with record_block_inputs(model) as inputs:
+        _, cache = model.run_with_cache(batch, names=replay_names(model))
+    start, answer = 5, batch.last_positions()
+    layers = [0, 0, 1]
+    resids = [cache["resid_pre", at][:, start:] + 0.5 * (c + 1) for c, at in enumerate(layers)]
+    name = "blocks.0.hook_mlp_out"  # only copies 0 and 1 have joined there
+
+    def bump(rows):
+        def hook(tensor, point):
+            tensor = tensor.clone()
+            tensor[rows] += torch.linspace(-2.0, 2.0, tensor.shape[-1])  # not a constant: LayerNorm removes those
+            return tensor
+        return hook
+
+    with torch.no_grad():
+        together = run_staggered(model, inputs, cache, layers=layers, resids=resids, start=start, readout=answer,
+                                 fwd=[(name, bump(slice(2, 4)))])  # copy 1's rows
+        apart = [run_from(model, inputs, cache, layer=at, start=start, resid=resid, readout=answer,
+                          fwd=[(name, bump(slice(0, 2)))] if c == 1 else [])
+                 for c, (at, resid) in enumerate(zip(layers, resids))]
+    torch.testing.assert_close(together, torch.cat(apart), atol=1e-5, rtol=0)
+    assert not torch.allclose(apart[1], run_from(model, inputs, cache, layer=0, start=start, resid=resids[1],
+                                                 readout=answer), atol=1e-3)
+    with pytest.raises(InputError, match="non-decreasing"):
+        run_staggered(model, inputs, cache, layers=[1, 0], resids=resids[:2], start=start)

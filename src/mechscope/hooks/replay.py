@@ -102,12 +102,46 @@ def run_from(
     Returns:
         Logits (rows, d_vocab) at the readout positions, or (rows, kept_pos, d_vocab).
     """
+    batch = inputs.n_batch
+    if not 0 <= layer < model.cfg.n_layers:
+        raise InputError(f"layer must be in 0..{model.cfg.n_layers - 1}; received {layer}")
+    if resid is None:
+        resid = cache["resid_pre", layer][:, start:].repeat(copies, 1, 1)
+    if resid.shape[0] != copies * batch:
+        raise InputError(f"resid must have {copies * batch} rows (copies x batch); received {tuple(resid.shape)}")
+    return run_staggered(model, inputs, cache, layers=[layer] * copies, resids=list(resid.split(batch)),
+                         start=start, readout=readout, fwd=fwd)
+
+
+def run_staggered(
+    model,
+    inputs: BlockInputs,
+    cache,
+    *,
+    layers: list[int],
+    resids: list[Float[Tensor, "batch pos d_model"]],
+    start: int = 0,
+    readout: Int[Tensor, "batch"] | None = None,
+    fwd=(),
+) -> Float[Tensor, "rows ..."]:
+    """:func:`run_from` for copies that start at different blocks, in one batch.
+
+    Copy ``c`` (``batch`` rows) joins the batch at block ``layers[c]`` with the residual
+    ``resids[c]`` (its kept positions) and runs to the end; ``layers`` must not decrease,
+    so each copy's rows stay where they joined (rows ``c * batch …`` from its block on) and
+    hooks can find them. Runs that would each be a thin batch (one restoration starting at
+    its own layer) share the matrix products instead. Returns as :func:`run_from`, rows
+    copy-major.
+    """
     n_layers = model.cfg.n_layers
-    if not 0 <= layer < n_layers:
-        raise InputError(f"layer must be in 0..{n_layers - 1}; received {layer}")
+    if not layers or len(layers) != len(resids):
+        raise InputError(f"give one start layer per residual; received {len(layers)} layers, {len(resids)} residuals")
+    if any(b < a for a, b in zip(layers, layers[1:])) or not 0 <= layers[0] <= layers[-1] < n_layers:
+        raise InputError(f"start layers must be non-decreasing in 0..{n_layers - 1}; received {layers}")
     if not 0 <= start < inputs.n_pos:
         raise InputError(f"start must be in 0..{inputs.n_pos - 1}; received {start}")
-    if any(call is None for call in inputs.calls[layer:]):
+    first = layers[0]
+    if any(call is None for call in inputs.calls[first:]):
         raise InputError("the recorded run did not reach every block; record a full forward first")
     batch = inputs.n_batch
     if readout is not None and int(readout.min()) < start:
@@ -115,30 +149,31 @@ def run_from(
             f"readout position {int(readout.min())} lies before start {start}: that logit is not recomputed; "
             f"start at or before the earliest readout position"
         )
-    if resid is None:
-        resid = cache["resid_pre", layer][:, start:].repeat(copies, 1, 1)
-    if resid.shape[:2] != (copies * batch, inputs.n_pos - start):
-        raise InputError(
-            f"resid must have {copies * batch} rows and {inputs.n_pos - start} positions; "
-            f"received {tuple(resid.shape)}"
-        )
+    for resid in resids:
+        if resid.shape[:2] != (batch, inputs.n_pos - start):
+            raise InputError(f"each resid must have {batch} rows and {inputs.n_pos - start} positions; "
+                             f"received {tuple(resid.shape)}")
+    active = [sum(1 for at in layers if at <= i) for i in range(n_layers)]  # copies running block i
     prefixes = {}
     if start > 0:
-        for i in range(layer, n_layers):
-            k, v = (cache[kind, i][:, :start].transpose(1, 2).repeat(copies, 1, 1, 1) for kind in ("k", "v"))
+        for i in range(first, n_layers):
+            k, v = (cache[kind, i][:, :start].transpose(1, 2).repeat(active[i], 1, 1, 1) for kind in ("k", "v"))
             prefixes[i] = (k, v)
-    hidden = resid
+    hidden = None
     with model._hooks(fwd, (), (), prefixes=prefixes):
-        for i in range(layer, n_layers):
+        for i in range(first, n_layers):
+            joining = [resid for at, resid in zip(layers, resids) if at == i]
+            if joining:
+                hidden = torch.cat([hidden, *joining]) if hidden is not None else torch.cat(joining)
             args, kwargs = inputs.calls[i]
-            args = _fit(args, start, copies, batch, inputs.n_pos)
-            kwargs = _fit(kwargs, start, copies, batch, inputs.n_pos)
+            args = _fit(args, start, active[i], batch, inputs.n_pos)
+            kwargs = _fit(kwargs, start, active[i], batch, inputs.n_pos)
             out = model.adapter.block(i)(hidden, *args, **kwargs)
             hidden = out[0] if isinstance(out, tuple) else out
         if readout is None:
             return _unembed(model, hidden)
         rows = torch.arange(hidden.shape[0], device=hidden.device)
-        picked = hidden[rows, readout.to(hidden.device).repeat(copies) - start]
+        picked = hidden[rows, readout.to(hidden.device).repeat(len(layers)) - start]
         return _unembed(model, picked.unsqueeze(1))[:, 0]
 
 

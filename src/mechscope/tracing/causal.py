@@ -13,12 +13,12 @@ clean state at a time is restored into the noised run: a layer's output at one t
 (``hidden``), or the MLP or attention outputs of a window of layers at one token. The
 score is p(answer) at the last token, averaged over the noise samples.
 
-**Fast path.** The noised run is made once and cached. Restorations that start at the
-same block and token run together as one batch, a copy of the noised samples per cell
-(all kinds at once). Nothing before the restored token changes, so each copy starts at
-that token, earlier positions' keys and values coming from the cache; a restored MLP or
-attention window starts at its first layer, a restored layer output l is the residual
-block l+1 starts from (the last layer's output matters only at the last token, where it
+**Fast path.** The noised run is made once and cached. Restorations at the same token
+run together as one batch, a copy of the noised samples per cell (all kinds at once),
+each copy joining the batch at the first block it needs. Nothing before the restored
+token changes, so each copy starts at that token, earlier positions' keys and values
+coming from the cache; a restored MLP or attention window starts at its first layer, a
+restored layer output l is the residual block l+1 starts from (the last layer's output matters only at the last token, where it
 gives the clean run). Restoring a token before the subject restores what is already
 there, so those cells take the corrupted score. Only the last position's logits are
 computed (:mod:`mechscope.hooks.replay`). :func:`causal_trace_reference` is the paper's
@@ -38,7 +38,7 @@ from torch import Tensor
 
 from mechscope.facts.dataset import Fact, attribute_token
 from mechscope.facts.tokens import subject_span
-from mechscope.hooks.replay import record_block_inputs, replay_names, run_from
+from mechscope.hooks.replay import record_block_inputs, replay_names, run_staggered
 from mechscope.hooks.tokens import TokenBatch
 from mechscope.tracing.config import KINDS, TOKEN_SETS, TraceConfig
 from mechscope.tracing.result import CausalTrace
@@ -113,14 +113,16 @@ def causal_trace(model, fact: Fact, *, config: TraceConfig = TraceConfig(),
             scores[k, n_layers - 1, [t for t in traced if t == n_pos - 1]] = high
     readout = torch.full((samples,), n_pos - 1)
     per_run = max(1, config.max_rows // samples)
-    for (first_layer, start), cells in _groups(model, config, setup.span, n_pos).items():
+    for start, cells in _groups(model, config, setup.span, n_pos).items():
         for chunk in (cells[i : i + per_run] for i in range(0, len(cells), per_run)):
-            resid = cache["resid_pre", first_layer][:, start:].repeat(len(chunk), 1, 1)
-            for copy, cell in enumerate(chunk):
+            resids = []
+            for cell in chunk:
+                resid = cache["resid_pre", cell.first][:, start:].clone()
                 if cell.resid is not None:  # a restored layer output is the next block's input
-                    resid[copy * samples : (copy + 1) * samples, 0] = clean[cell.resid][0, start]
-            out = run_from(model, inputs, cache, layer=first_layer, start=start, copies=len(chunk), resid=resid,
-                           readout=readout, fwd=_restorers(clean, chunk, start, samples))
+                    resid[:, 0] = clean[cell.resid][0, start]
+                resids.append(resid)
+            out = run_staggered(model, inputs, cache, layers=[cell.first for cell in chunk], resids=resids,
+                                start=start, readout=readout, fwd=_restorers(clean, chunk, start, samples))
             probs = out.float().softmax(-1)[:, setup.answer].view(len(chunk), samples).mean(1).cpu()
             for cell, p in zip(chunk, probs):
                 scores[cell.kind, cell.layer, cell.token] = p
@@ -133,29 +135,34 @@ class Cell(NamedTuple):
     kind: int
     layer: int
     token: int
+    first: int
+    """The first block its run needs."""
     hooks: tuple[str, ...]
     """Hook points whose clean value is written at the token (a window of MLP/attention outputs)."""
     resid: str | None
     """A layer output restored by starting the next block from it (``hidden``)."""
 
 
-def _groups(model, config: TraceConfig, span: range, n_pos: int) -> dict[tuple[int, int], list[Cell]]:
-    """Cells by (first block to run, first position to run). A restoration at token t changes
-    nothing before t, so each run starts at its token; a restored layer output l is the
-    residual block l+1 starts from. The last layer's output needs no run (see the caller)."""
+def _groups(model, config: TraceConfig, span: range, n_pos: int) -> dict[int, list[Cell]]:
+    """Cells by the first position to run, each list in the order of the first block its run
+    needs. A restoration at token t changes nothing before t, so each run starts at its
+    token; a restored MLP or attention window starts at its first layer, a restored layer
+    output l is the residual block l+1 starts from. The last layer's output needs no run
+    (see the caller). Cells of one token share a batch, each joining at its own block
+    (:func:`~mechscope.hooks.replay.run_staggered`): one restoration alone is a batch of a
+    few rows, too thin for the matrix products to run at speed."""
     n_layers = model.cfg.n_layers
-    groups: dict[tuple[int, int], list[Cell]] = defaultdict(list)
+    groups: dict[int, list[Cell]] = defaultdict(list)
     for k, kind in enumerate(config.kinds):
         for layer in range(n_layers):
             window = config.layers_of(kind, layer, n_layers)
             for token in [t for t in TOKEN_SETS[config.tokens](span, n_pos) if t >= span.start]:
                 if KINDS[kind].hook != RESIDUAL:
                     names = tuple(f"blocks.{w}.{KINDS[kind].hook}" for w in window)
-                    groups[(window.start, token)].append(Cell(k, layer, token, names, None))
+                    groups[token].append(Cell(k, layer, token, window.start, names, None))
                 elif layer < n_layers - 1:
-                    cell = Cell(k, layer, token, (), f"blocks.{layer}.{KINDS[kind].hook}")
-                    groups[(layer + 1, token)].append(cell)
-    return groups
+                    groups[token].append(Cell(k, layer, token, layer + 1, (), f"blocks.{layer}.{KINDS[kind].hook}"))
+    return {token: sorted(cells, key=lambda cell: cell.first) for token, cells in groups.items()}
 
 
 def _restorers(clean, cells: list[Cell], start: int, samples: int) -> list[tuple[str, Callable]]:
