@@ -7,8 +7,8 @@
 One process, same model, same facts, same noise (seeded), the paper's settings (noise 3×
 the subjects' embedding std, 10 samples, window 10, hidden / mlp / attn):
 
-* fast: :func:`mechscope.tracing.causal_trace` (restorations batched by start layer and
-  token, replayed from cached states, last-position logits only);
+* fast: :func:`mechscope.tracing.causal_trace` (a token's restorations in one batch, each
+  joining at its block, replayed from cached states, last-position logits only);
 * reference: :func:`mechscope.tracing.causal_trace_reference`, rome's ``trace_with_patch``
   loop: one full forward of the clean row and the 10 noised rows per (kind, layer, token);
 * both grids must agree within 1e-4 (probabilities); the time ratio is reported (target ≥ 5×).

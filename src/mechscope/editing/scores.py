@@ -128,10 +128,10 @@ class EvaluationTable(Result):
             ax.bar_label(bars, fmt="%.0f", fontsize=7)
         ax.set_xticks(range(len(metrics)))
         ax.set_xticklabels(metrics)
-        ax.set_ylim(0, 110)
+        ax.set_ylim(0, 122)  # room above the 100% bars for the legend
         ax.set_ylabel("%")
         model = self.rows[0].model if self.rows else ""
         n = self.rows[0].n_requests if self.rows else 0
         ax.set_title(f"{model}: CounterFact-style scores on {n} edits", fontsize=10)
-        ax.legend(fontsize=8, ncols=len(self.rows))
+        ax.legend(fontsize=8, ncols=len(self.rows), loc="upper center")
         return fig

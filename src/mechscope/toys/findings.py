@@ -117,8 +117,11 @@ def grokking_findings(*, quick: bool = False, progress: bool = True) -> Findings
     }
     if phases_found:
         m, c = nearest(a.memorised_at), nearest(a.cleanup_start)
-        checks["circuit formation: excluded loss rises while test loss stays high"] = (
-            a.excluded_loss[c] > a.excluded_loss[m] and a.test_loss[c] > 1.0)
+        # From its lowest point in the phase, not from the memorisation mark: train loss (and
+        # with it the excluded loss) keeps falling for a while after the training pairs are right.
+        lowest = min(a.excluded_loss[m : c + 1])
+        checks["circuit formation: excluded loss rises (10x from its low) while test loss stays high"] = (
+            a.excluded_loss[c] > 10 * lowest and a.test_loss[c] > 1.0)
         checks["circuit formation: restricted loss falls below the test loss before clean-up"] = (
             a.restricted_loss[c] < a.test_loss[c])
     numbers = {"p": a.p, "key_frequencies": ", ".join(map(str, a.key_frequencies)),
