@@ -103,7 +103,7 @@ class BoardProbes(Result):
     def plot(self) -> Figure:
         from matplotlib.figure import Figure as Fig
 
-        fig = Fig(figsize=(6.4, 4.0))
+        fig = Fig(figsize=(8.4, 4.0))
         ax = fig.add_subplot()
         styles = {"mine_theirs": "tab:blue", "black_white": "tab:orange"}
         for basis, values in self.occupied_accuracy.items():
@@ -115,8 +115,9 @@ class BoardProbes(Result):
         ax.set_xlabel("layer (0 = embeddings)")
         ax.set_ylabel("probe accuracy on occupied squares")
         ax.set_title(f"Linear board probes on Othello-GPT ({self.n_test_games} held-out games)")
-        ax.set_ylim(0.4, 1.0)
-        ax.legend(fontsize=8, loc="lower right")
+        lowest = min(min(v) for v in [*self.occupied_accuracy.values(), *self.control_accuracy.values()])
+        ax.set_ylim(max(0.0, min(0.4, lowest - 0.05)), 1.0)  # the random-init controls stay in view
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         return fig
 
