@@ -18,12 +18,12 @@ run together as one batch, a copy of the noised samples per cell (all kinds at o
 each copy joining the batch at the first block it needs. Nothing before the restored
 token changes, so each copy starts at that token, earlier positions' keys and values
 coming from the cache; a restored MLP or attention window starts at its first layer, a
-restored layer output l is the residual block l+1 starts from (the last layer's output matters only at the last token, where it
-gives the clean run). Restoring a token before the subject restores what is already
-there, so those cells take the corrupted score. Only the last position's logits are
-computed (:mod:`mechscope.hooks.replay`). :func:`causal_trace_reference` is the paper's
-algorithm, one full forward of the clean and noised rows per cell; the tests hold the two
-equal.
+restored layer output l is the residual block l+1 starts from (the last layer's output
+matters only at the last token, where it gives the clean run). Restoring a token before
+the subject restores what is already there, so those cells take the corrupted score.
+Only the last position's logits are computed (:mod:`mechscope.hooks.replay`).
+:func:`causal_trace_reference` is the paper's algorithm, one full forward of the clean
+and noised rows per cell; the tests hold the two equal.
 """
 
 from __future__ import annotations
