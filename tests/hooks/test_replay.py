@@ -68,8 +68,10 @@ def test_staggered_copies_equal_separate_runs(arch, tokenizer):
         _, cache = model.run_with_cache(batch, names=replay_names(model))
     start, answer = 5, batch.last_positions()
     layers = [0, 0, 1]
-    resids = [cache["resid_pre", at][:, start:] + 0.5 * (c + 1) for c, at in enumerate(layers)]
+    shift = torch.linspace(-1.0, 1.0, model.cfg.d_model)  # not a constant: LayerNorm removes those
+    resids = [cache["resid_pre", at][:, start:] + 0.5 * (c + 1) * shift for c, at in enumerate(layers)]
     name = "blocks.0.hook_mlp_out"  # only copies 0 and 1 have joined there
+    late = "blocks.1.hook_mlp_out"  # all three: copy 2 (rows 4:6) joined at block 1
 
     def bump(rows):
         def hook(tensor, point):
@@ -80,9 +82,9 @@ def test_staggered_copies_equal_separate_runs(arch, tokenizer):
 
     with torch.no_grad():
         together = run_staggered(model, inputs, cache, layers=layers, resids=resids, start=start, readout=answer,
-                                 fwd=[(name, bump(slice(2, 4)))])  # copy 1's rows
+                                 fwd=[(name, bump(slice(2, 4))), (late, bump(slice(4, 6)))])  # copies 1 and 2
         apart = [run_from(model, inputs, cache, layer=at, start=start, resid=resid, readout=answer,
-                          fwd=[(name, bump(slice(0, 2)))] if c == 1 else [])
+                          fwd={1: [(name, bump(slice(0, 2)))], 2: [(late, bump(slice(0, 2)))]}.get(c, []))
                  for c, (at, resid) in enumerate(zip(layers, resids))]
     torch.testing.assert_close(together, torch.cat(apart), atol=1e-5, rtol=0)
     assert not torch.allclose(apart[1], run_from(model, inputs, cache, layer=0, start=start, resid=resids[1],

@@ -20,8 +20,11 @@ FACT = Fact(known_id=0, prompt="the eiffel tower is located in city of", subject
 OTHER = Fact(known_id=1, prompt="when mary and john went to the store", subject="mary and john", attribute="rome")
 
 
-def test_fast_path_equals_reference(tiny):
-    config = TraceConfig(samples=3, window=2, max_rows=7)  # 7 rows: restorations split over runs
+@pytest.mark.parametrize("window, max_rows", [(2, 7), (1, 512), (2, 512)])
+def test_fast_path_equals_reference(tiny, window, max_rows):
+    """7 rows: a token's restorations split over runs; 512: all in one run, copies joining at
+    blocks 0 and 1 (window 1: a copy restoring block 1's MLP or attention joins there)."""
+    config = TraceConfig(samples=3, window=window, max_rows=max_rows)
     fast = causal_trace(tiny, FACT, config=config)
     slow = causal_trace_reference(tiny, FACT, config=config)
     assert fast.scores.std() > 1e-5  # the restorations do change the answer's probability

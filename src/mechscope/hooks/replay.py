@@ -105,6 +105,8 @@ def run_from(
     batch = inputs.n_batch
     if not 0 <= layer < model.cfg.n_layers:
         raise InputError(f"layer must be in 0..{model.cfg.n_layers - 1}; received {layer}")
+    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
+        raise InputError(f"copies must be a positive integer; received {copies!r}")
     if resid is None:
         resid = cache["resid_pre", layer][:, start:].repeat(copies, 1, 1)
     if resid.shape[0] != copies * batch:
