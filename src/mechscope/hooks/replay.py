@@ -165,8 +165,9 @@ def run_staggered(
     with model._hooks(fwd, (), (), prefixes=prefixes):
         for i in range(first, n_layers):
             joining = [resid for at, resid in zip(layers, resids) if at == i]
-            if joining:
-                hidden = torch.cat([hidden, *joining]) if hidden is not None else torch.cat(joining)
+            if joining:  # (one residual alone is used as given: run_from's usual case copies nothing)
+                parts = ([] if hidden is None else [hidden]) + joining
+                hidden = parts[0] if len(parts) == 1 else torch.cat(parts)
             args, kwargs = inputs.calls[i]
             args = _fit(args, start, active[i], batch, inputs.n_pos)
             kwargs = _fit(kwargs, start, active[i], batch, inputs.n_pos)
