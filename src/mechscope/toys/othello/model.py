@@ -10,7 +10,7 @@ are legal, and it learns a board to know it (:mod:`mechscope.toys.othello.probe`
     legal_move_accuracy(run.model, random_games(500, seed=10**6))   # share of top-1 predictions that are legal
 
 Li et al. trained 8 layers of width 512 on 20 million games with 8 GPUs. This one is a
-smaller unmodified GPT-2 (default 4 layers, width 64; what 2 shared CPU cores train in a few hours) trained on CPU on fresh random
+smaller unmodified GPT-2 (default 4 layers, width 128: about an hour on one CPU thread) trained on CPU on fresh random
 games every step (batch ``i`` is ``random_games(batch_size, seed=seed * 1_000_003 + i)``:
 no game is seen twice, nothing is downloaded, and training resumes exactly), on the
 expected cross-entropy of the next move (:func:`expected_next_move_loss`).
@@ -54,17 +54,17 @@ class OthelloConfig:
 
     n_layers: int = 4
     """Transformer blocks."""
-    d_model: int = 64
+    d_model: int = 128
     """Residual width."""
-    n_heads: int = 4
+    n_heads: int = 8
     """Heads per block."""
-    d_mlp: int = 256
+    d_mlp: int = 512
     """MLP width."""
     batch_size: int = 32
     """Fresh random games per step."""
-    steps: int = 8000
+    steps: int = 14000
     """AdamW steps (more continue a cached run: see ``decay_steps``)."""
-    decay_steps: int = 8000
+    decay_steps: int = 14000
     """Steps over which the learning rate decays (cosine, to a tenth); it stays there after."""
     lr: float = 3e-3
     """Peak learning rate (linear warm-up over ``warmup`` steps, then cosine decay to a tenth)."""
