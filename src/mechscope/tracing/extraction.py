@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from jaxtyping import Float
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 from mechscope.errors import InputError
@@ -57,6 +58,7 @@ class ExtractionResult(Result):
             ax.plot(range(len(row)), (100 * row).numpy(), color=color, marker="o", markersize=3,
                     label="attention (MHSA)" if name == "attn" else "MLP")
         ax.set_xlabel("layer")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("attribute extraction rate (%)")
         blocked = ", last→subject attention blocked" if self.knockout else ""
         ax.set_title(f"{self.model}: extraction at the last position, {self.n_facts} facts{blocked}", fontsize=10)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from jaxtyping import Bool, Float
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 from mechscope.errors import InputError
@@ -98,6 +99,7 @@ class KnockoutResult(Result):
             ax.plot(range(len(row)), row.numpy(), line, color=color, label=f"last → {source}", linewidth=2)
         ax.axhline(0.0, color="grey", linewidth=0.8)
         ax.set_xlabel(f"layer (window of {self.window})")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("% change in p(attribute)")
         ax.set_title(f"{self.model}: attention knockout over {self.n_facts} facts (base p {self.base_prob:.3f})",
                      fontsize=10)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from jaxtyping import Float
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 from mechscope.results import Result
@@ -74,6 +75,7 @@ class CausalTrace(Result):
             ax.set_yticks(range(n_pos))
             ax.set_yticklabels(labels, fontsize=8, parse_math=False)
             ax.set_xlabel(f"layer{'' if kind == 'hidden' else f' (window {self.window})'}")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_title(f"Impact of {TITLES[kind]}", fontsize=10)
             fig.colorbar(image, ax=ax, label=f"p({self.answer.strip()})", shrink=0.8)
         fig.suptitle(f"{self.prompt!r} → {self.answer!r}  (clean {self.high:.3f}, corrupted {self.low:.3f})",
@@ -127,6 +129,7 @@ class AverageTrace(Result):
             ax.set_yticks(range(len(BUCKETS)))
             ax.set_yticklabels(BUCKETS if i == 0 else [""] * len(BUCKETS), fontsize=8)
             ax.set_xlabel(f"layer{'' if kind == 'hidden' else f' (window {self.window})'}")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_title(f"Average indirect effect, {TITLES[kind]}", fontsize=9)
             fig.colorbar(image, ax=ax, label="AIE (Δ p)", shrink=0.8)
         fig.suptitle(f"{self.model}: causal tracing over {self.n_facts} facts "

@@ -177,7 +177,8 @@ class InterventionResult(Result):
                          ha="center", fontsize=8)
         axes[2].set_ylim(0, 1.1)
         axes[2].set_ylabel("top-N = edited board's legal moves")
-        axes[2].set_title(f"{self.n_cases} edits at layers {', '.join(map(str, self.layers))}", fontsize=10)
+        where = f"layer{'s' if len(self.layers) > 1 else ''} {', '.join(map(str, self.layers))}"
+        axes[2].set_title(f"{self.n_cases} edits at {where}", fontsize=10)
         fig.tight_layout()
         return fig
 

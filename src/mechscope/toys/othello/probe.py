@@ -102,6 +102,7 @@ class BoardProbes(Result):
 
     def plot(self) -> Figure:
         from matplotlib.figure import Figure as Fig
+        from matplotlib.ticker import MaxNLocator
 
         fig = Fig(figsize=(8.4, 4.0))
         ax = fig.add_subplot()
@@ -113,6 +114,7 @@ class BoardProbes(Result):
                     label=f"{basis.replace('_', ' / ')}: random init")
         ax.axhline(max(self.majority_baseline.values()), color="grey", lw=0.8, ls=":", label="majority class")
         ax.set_xlabel("layer (0 = embeddings)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("probe accuracy on occupied squares")
         ax.set_title(f"Linear board probes on Othello-GPT ({self.n_test_games} held-out games)")
         lowest = min(min(v) for v in [*self.occupied_accuracy.values(), *self.control_accuracy.values()])
