@@ -1,5 +1,5 @@
 """The ReLU output model and Elhage et al.'s measures, on planted weights (fast) and on
-quick training runs (the pentagon; slow: the SAE recovering the features)."""
+quick training runs (the pentagon; slow: sticky dimensionalities, the SAE recovering the features)."""
 
 from __future__ import annotations
 
@@ -101,3 +101,13 @@ def test_sae_recovers_the_true_features():
     recovery = analyse_sae_recovery(train_superposition(sae_recovery_config(quick=True), progress=False), steps=1500)
     assert recovery.n_represented == 32
     assert recovery.mean_max_cosine >= 0.9 > recovery.control_mean_max_cosine + 0.1
+
+
+@pytest.mark.slow
+def test_quick_training_sticks_at_the_small_fractions():
+    from mechscope.toys.superposition_analysis import analyse_dimensionality, dimensionality_config
+
+    dims = analyse_dimensionality(train_superposition(dimensionality_config(quick=True), progress=False))
+    assert dims.dims_per_feature[0] > 0.95 > dims.dims_per_feature[-1]  # dense: a dimension each; sparse: shared
+    # 100 features into 10 (benchmarks/results/toys_superposition_quick.json: 41.7% vs 18.6%)
+    assert dims.near_sticky > 2 * dims.near_sticky_uniform
