@@ -63,6 +63,7 @@ def main() -> None:
         covariance[at] = {"tokens": stats.n_tokens, "seconds": round(stats.seconds, 1)}
     print(f"key covariance: {covariance}", flush=True)
     references = reference_texts(model, requests, config=config) if config.generation else {}
+    stem = f"editing_{args.model}{'_quick' if args.quick else ''}"
     rows = []
     for method in args.methods.split(","):
         t0 = time.perf_counter()
@@ -71,16 +72,16 @@ def main() -> None:
         rows.append(row)
         print(f"{method}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.summary().items())
               + f"; edits {row.edit_seconds:.0f}s, all {time.perf_counter() - t0:.0f}s", flush=True)
-    table = EvaluationTable(rows=tuple(rows))
+        # Written after every method, so that a long run stopped part way keeps what it measured.
+        table = EvaluationTable(rows=tuple(rows))
+        summary = {"model": args.model, "requests": len(requests), "known_facts": len(known.facts),
+                   "checked_facts": known.total, "layer": layer, "memit_layers": list(layers),
+                   "covariance": covariance, "eval": vars(config), "table": table.markdown(),
+                   "rows": [{k: v for k, v in r.to_dict().items() if k != "cases"} for r in rows],
+                   "examples": {r.method: [list(c.generations) for c in r.cases[:3]] for r in rows}}
+        (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=1) + "\n")
+        table.plot().savefig(RESULTS / f"{stem}.png", dpi=110)
     print(table.markdown())
-    stem = f"editing_{args.model}{'_quick' if args.quick else ''}"
-    summary = {"model": args.model, "requests": len(requests), "known_facts": len(known.facts),
-               "checked_facts": known.total, "layer": layer, "memit_layers": list(layers), "covariance": covariance,
-               "eval": vars(config), "table": table.markdown(),
-               "rows": [{k: v for k, v in r.to_dict().items() if k != "cases"} for r in rows],
-               "examples": {r.method: [list(c.generations) for c in r.cases[:3]] for r in rows}}
-    (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=1) + "\n")
-    table.plot().savefig(RESULTS / f"{stem}.png", dpi=110)
     print(f"wrote {RESULTS / stem}.json and .png")
 
 
