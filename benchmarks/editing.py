@@ -9,13 +9,15 @@ Requests come from the built-in facts the model knows (:func:`mechscope.facts.ma
 seed 0). ROME and FT-L edit one request at a time, MEMIT edits all of them at once. The
 edit layer is the traced one (:func:`mechscope.editing.choose_edit_layer`) unless
 ``--layer`` names it; the key covariance comes from the offline corpus (tokens and time
-printed). Prints the table (ES, PS, NS, S, fluency, consistency, seconds per edit) and
+printed). ROME mixes in sentences naming entities (its default), here only facts about
+subjects that no request edits or checks as a neighbour, so that C holds none of them. Prints the table (ES, PS, NS, S, fluency, consistency, seconds per edit) and
 writes ``benchmarks/results/editing_<model>[_quick].json`` and ``.png``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -25,7 +27,9 @@ from mechscope.editing import (
     CovarianceConfig,
     EvalConfig,
     EvaluationTable,
+    RomeConfig,
     choose_edit_layer,
+    entity_sentences,
     evaluate_edits,
     key_covariance,
     reference_texts,
@@ -64,11 +68,17 @@ def main() -> None:
     print(f"key covariance: {covariance}", flush=True)
     references = reference_texts(model, requests, config=config) if config.generation else {}
     stem = f"editing_{args.model}{'_quick' if args.quick else ''}"
+    subject_of = {f.prompt: f.subject for f in known.facts}
+    involved = {r.requested_rewrite.subject for r in requests} | {
+        subject_of[p] for r in requests for p in r.neighborhood_prompts}
+    rome_config = RomeConfig(layer=args.layer, covariance=dataclasses.replace(
+        RomeConfig().covariance, entity_texts=entity_sentences(exclude_subjects=involved)))
     rows = []
     for method in args.methods.split(","):
         t0 = time.perf_counter()
         row = evaluate_edits(model, requests, method=None if method == "unedited" else method, layer=args.layer,
-                             config=config, references=references)
+                             config=config, references=references,
+                             method_config=rome_config if method == "rome" else None)
         rows.append(row)
         print(f"{method}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.summary().items())
               + f"; edits {row.edit_seconds:.0f}s, all {time.perf_counter() - t0:.0f}s", flush=True)
@@ -76,7 +86,8 @@ def main() -> None:
         table = EvaluationTable(rows=tuple(rows))
         summary = {"model": args.model, "requests": len(requests), "known_facts": len(known.facts),
                    "checked_facts": known.total, "layer": layer, "memit_layers": list(layers),
-                   "covariance": covariance, "eval": vars(config), "table": table.markdown(),
+                   "covariance": covariance, "rome_entity_sentences": len(rome_config.covariance.entity_texts),
+                   "eval": vars(config), "table": table.markdown(),
                    "rows": [{k: v for k, v in r.to_dict().items() if k != "cases"} for r in rows],
                    "examples": {r.method: [list(c.generations) for c in r.cases[:3]] for r in rows}}
         (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=1) + "\n")

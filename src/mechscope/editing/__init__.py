@@ -8,7 +8,13 @@
     evaluate_edits(model, make_requests(known_facts(model).facts, n=100), method="rome").summary()
 """
 
-from mechscope.editing.covariance import CovarianceConfig, KeyStatistics, key_covariance, key_covariances
+from mechscope.editing.covariance import (
+    CovarianceConfig,
+    KeyStatistics,
+    entity_sentences,
+    key_covariance,
+    key_covariances,
+)
 from mechscope.editing.edit import Edit, LayerUpdate, edited, load_edit, save_edit
 from mechscope.editing.evaluate import EvalConfig, evaluate_edits, reference_texts
 from mechscope.editing.ft import FtConfig, ft_l
@@ -39,6 +45,7 @@ __all__ = [
     "edited",
     "evaluate_edits",
     "ft_l",
+    "entity_sentences",
     "key_covariance",
     "key_covariances",
     "load_edit",
