@@ -4,6 +4,7 @@
     python benchmarks/editing.py --model gemma3-270m
     python benchmarks/editing.py --quick                  # 8 requests, short generations
     python benchmarks/editing.py --methods rome --no-generation
+    python benchmarks/editing.py --methods rome --no-generation --start 16 -n 32 --entity-weight 0
 
 Requests come from the built-in facts the model knows (:func:`mechscope.facts.make_requests`,
 seed 0). ROME and FT-L edit one request at a time, MEMIT edits all of them at once. The
@@ -46,6 +47,9 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=100, help="requests")
     parser.add_argument("--methods", default="unedited,rome,memit,ft-l")
     parser.add_argument("--layer", type=int, default=None)
+    parser.add_argument("--start", type=int, default=0, help="skip this many requests (a held-out slice)")
+    parser.add_argument("--entity-weight", type=float, default=RomeConfig().covariance.entity_weight,
+                        help="ROME's share of C from entity sentences (0: the corpus alone)")
     parser.add_argument("--no-generation", action="store_true")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -54,7 +58,7 @@ def main() -> None:
     model = mechscope.load_model(args.model)
     known = known_facts(model, builtin_facts())
     print(known.summary(), flush=True)
-    requests = make_requests(known.facts, n=n, seed=0)
+    requests = make_requests(known.facts, n=args.start + n, seed=0)[args.start:]
     started = time.perf_counter()
     layer = args.layer if args.layer is not None else choose_edit_layer(model).layer
     layers = memit_layers(model, MemitConfig(layers=None) if args.layer is None else
@@ -68,11 +72,13 @@ def main() -> None:
     print(f"key covariance: {covariance}", flush=True)
     references = reference_texts(model, requests, config=config) if config.generation else {}
     stem = f"editing_{args.model}{'_quick' if args.quick else ''}"
+    if args.start or args.entity_weight != RomeConfig().covariance.entity_weight:
+        stem += f"_from{args.start}_w{args.entity_weight:g}"
     subject_of = {f.prompt: f.subject for f in known.facts}
     involved = {r.requested_rewrite.subject for r in requests} | {
         subject_of[p] for r in requests for p in r.neighborhood_prompts}
     rome_config = RomeConfig(layer=args.layer, covariance=dataclasses.replace(
-        RomeConfig().covariance, entity_texts=entity_sentences(exclude_subjects=involved)))
+        RomeConfig().covariance, entity_weight=args.entity_weight, entity_texts=entity_sentences(exclude_subjects=involved)))
     rows = []
     for method in args.methods.split(","):
         t0 = time.perf_counter()
@@ -84,7 +90,8 @@ def main() -> None:
               + f"; edits {row.edit_seconds:.0f}s, all {time.perf_counter() - t0:.0f}s", flush=True)
         # Written after every method, so that a long run stopped part way keeps what it measured.
         table = EvaluationTable(rows=tuple(rows))
-        summary = {"model": args.model, "requests": len(requests), "known_facts": len(known.facts),
+        summary = {"model": args.model, "requests": len(requests), "first_request": args.start,
+                   "rome_entity_weight": args.entity_weight, "known_facts": len(known.facts),
                    "checked_facts": known.total, "layer": layer, "memit_layers": list(layers),
                    "covariance": covariance, "rome_entity_sentences": len(rome_config.covariance.entity_texts),
                    "eval": vars(config), "table": table.markdown(),
