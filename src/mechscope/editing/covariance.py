@@ -189,9 +189,7 @@ def _cached(model, layers: Sequence[int], config: CovarianceConfig, digest: str,
 
 @torch.no_grad()
 def _compute(model, layers: list[int], config: CovarianceConfig, digest: str, progress: bool) -> list[KeyStatistics]:
-    d_mlp = model.cfg.d_mlp
-    sums = {layer: torch.zeros(d_mlp, d_mlp, dtype=torch.float64) for layer in layers}
-    names = [f"blocks.{layer}.mlp.hook_post" for layer in layers]
+    sums = _zero_sums(model, layers)
     batches = token_batches(model, config.load_texts(), seq_len=config.seq_len, batch_size=config.batch_size)
     bos = model.tokenizer.bos_token_id
     counted, started = 0, time.perf_counter()
@@ -200,22 +198,13 @@ def _compute(model, layers: list[int], config: CovarianceConfig, digest: str, pr
     for ids in batches:
         ids = ids[: max(1, -(-(config.n_tokens - counted) // config.seq_len))].to(model.device)
         keep = ids != bos if bos is not None else torch.ones_like(ids, dtype=torch.bool)
-
-        def gram(keys: Tensor, keep: Tensor = keep) -> Tensor:
-            flat = keys[keep].float()
-            return (flat.T @ flat).double().cpu()
-
-        # The model runs no further than the deepest layer read.
-        for layer, value in zip(layers, read_points(model, names, ids, gram)):
-            sums[layer] += value
-        counted += int(keep.sum())
-        bar.update(int(keep.sum()))
+        kept = _add_grams(model, sums, ids, keep)
+        counted += kept
+        bar.update(kept)
         if counted >= config.n_tokens:
             break
     bar.close()
-    seconds = time.perf_counter() - started
-    return [KeyStatistics(layer=layer, matrix=(sums[layer] / counted).float(), n_tokens=counted, seconds=seconds,
-                          model_hash=digest, corpus=config.corpus_tag) for layer in layers]
+    return _statistics(sums, counted, time.perf_counter() - started, digest, config.corpus_tag)
 
 
 @torch.no_grad()
@@ -223,25 +212,36 @@ def _compute_entities(model, layers: list[int], config: CovarianceConfig, digest
                       progress: bool) -> list[KeyStatistics]:
     """``E[k kᵀ]`` over the entity sentences' tokens, each sentence in its own row (BOS and padding left out)."""
     texts = config.load_entity_texts()
-    d_mlp = model.cfg.d_mlp
-    sums = {layer: torch.zeros(d_mlp, d_mlp, dtype=torch.float64) for layer in layers}
-    names = [f"blocks.{layer}.mlp.hook_post" for layer in layers]
+    sums = _zero_sums(model, layers)
     counted, started, chunk = 0, time.perf_counter(), 32
     for i in tqdm(range(0, len(texts), chunk), desc=f"entity key moments, layers {layers}", disable=not progress,
                   leave=False):
         batch = model.tokenize(list(texts[i:i + chunk]))
-        keep = keep_mask(model, batch).to(model.device)
+        counted += _add_grams(model, sums, batch, keep_mask(model, batch).to(model.device))
+    return _statistics(sums, counted, time.perf_counter() - started, digest, config.entity_tag)
 
-        def gram(keys: Tensor, keep: Tensor = keep) -> Tensor:
-            flat = keys[keep].float()
-            return (flat.T @ flat).double().cpu()
 
-        for layer, value in zip(layers, read_points(model, names, batch, gram)):
-            sums[layer] += value
-        counted += int(keep.sum())
-    seconds = time.perf_counter() - started
-    return [KeyStatistics(layer=layer, matrix=(sums[layer] / counted).float(), n_tokens=counted, seconds=seconds,
-                          model_hash=digest, corpus=config.entity_tag) for layer in layers]
+def _zero_sums(model, layers: Sequence[int]) -> dict[int, Tensor]:
+    return {layer: torch.zeros(model.cfg.d_mlp, model.cfg.d_mlp, dtype=torch.float64) for layer in layers}
+
+
+def _add_grams(model, sums: dict[int, Tensor], batch, keep: Tensor) -> int:
+    """Add ``Σ k kᵀ`` over the kept tokens of ``batch`` to each layer's sum; return how many were kept."""
+
+    def gram(keys: Tensor) -> Tensor:
+        flat = keys[keep].float()
+        return (flat.T @ flat).double().cpu()
+
+    names = [f"blocks.{layer}.mlp.hook_post" for layer in sums]
+    # The model runs no further than the deepest layer read.
+    for layer, value in zip(sums, read_points(model, names, batch, gram)):
+        sums[layer] += value
+    return int(keep.sum())
+
+
+def _statistics(sums: dict[int, Tensor], counted: int, seconds: float, digest: str, tag: str) -> list[KeyStatistics]:
+    return [KeyStatistics(layer=layer, matrix=(total / counted).float(), n_tokens=counted, seconds=seconds,
+                          model_hash=digest, corpus=tag) for layer, total in sums.items()]
 
 
 def _read(path: Path, layer: int, digest: str, tag: str) -> KeyStatistics | None:
