@@ -11,8 +11,10 @@ seed 0). ROME and FT-L edit one request at a time, MEMIT edits all of them at on
 edit layer is the traced one (:func:`mechscope.editing.choose_edit_layer`) unless
 ``--layer`` names it; the key covariance comes from the offline corpus (tokens and time
 printed). ROME mixes in sentences naming entities (its default), here only facts about
-subjects that no request edits or checks as a neighbour, so that C holds none of them. Prints the table (ES, PS, NS, S, fluency, consistency, seconds per edit) and
-writes ``benchmarks/results/editing_<model>[_quick].json`` and ``.png``.
+subjects that no request edits or checks as a neighbour, so that C holds none of them.
+Prints the table (ES, PS, NS, S, fluency, consistency, seconds per edit) and writes
+``benchmarks/results/editing_<model>[_quick | _<first>-<end>][_w<entity weight>].json`` and
+``.png`` (the range when not the first 100 requests, the weight when not ROME's default).
 """
 
 from __future__ import annotations
@@ -72,8 +74,10 @@ def main() -> None:
     print(f"key covariance: {covariance}", flush=True)
     references = reference_texts(model, requests, config=config) if config.generation else {}
     stem = f"editing_{args.model}{'_quick' if args.quick else ''}"
-    if args.start or args.entity_weight != RomeConfig().covariance.entity_weight:
-        stem += f"_from{args.start}_w{args.entity_weight:g}"
+    if not args.quick and (args.start, n) != (0, 100):
+        stem += f"_{args.start}-{args.start + n}"
+    if args.entity_weight != RomeConfig().covariance.entity_weight:
+        stem += f"_w{args.entity_weight:g}"
     subject_of = {f.prompt: f.subject for f in known.facts}
     involved = {r.requested_rewrite.subject for r in requests} | {
         subject_of[p] for r in requests for p in r.neighborhood_prompts}
