@@ -98,6 +98,10 @@ class CovarianceConfig:
         """Names the entity sentences' part (and its cache entry)."""
         return "entities" + corpus_hash(self.load_entity_texts())[:12]
 
+    def part_tag(self, part: str) -> str:
+        """The tag of one part, ``"corpus"`` or ``"entities"``."""
+        return self.corpus_tag if part == "corpus" else self.entity_tag
+
     @property
     def tag(self) -> str:
         """Names the whole mixture."""
@@ -145,8 +149,7 @@ class KeyStatistics:
 
 def cache_path(model_hash: str, layer: int, config: CovarianceConfig, *, part: str = "corpus") -> Path:
     """Where one part (``"corpus"`` or ``"entities"``) of one layer's statistics is cached."""
-    tag = config.corpus_tag if part == "corpus" else config.entity_tag
-    return cache_root() / "covariance" / model_hash / f"layer{layer}-{tag}.safetensors"
+    return cache_root() / "covariance" / model_hash / f"layer{layer}-{config.part_tag(part)}.safetensors"
 
 
 def key_covariance(model, layer: int, *, config: CovarianceConfig = CovarianceConfig(),
@@ -177,7 +180,7 @@ def key_covariances(model, layers: Sequence[int], *, config: CovarianceConfig = 
 def _cached(model, layers: Sequence[int], config: CovarianceConfig, digest: str, part: str, compute,
             progress: bool) -> dict[int, KeyStatistics]:
     """One part's statistics per layer, read from the cache or computed for the missing layers in one pass."""
-    tag = config.corpus_tag if part == "corpus" else config.entity_tag
+    tag = config.part_tag(part)
     found = {layer: _read(cache_path(digest, layer, config, part=part), layer, digest, tag) for layer in layers}
     missing = sorted(layer for layer, stats in found.items() if stats is None)
     if missing:
