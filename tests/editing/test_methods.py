@@ -95,3 +95,33 @@ def test_memit_reports_the_share_it_writes(llama, tmp_path, monkeypatch):
         assert 0 < share < 1
         shares.append(share)
     assert shares[0] > shares[1]
+
+
+@pytest.mark.parametrize("arch_name", ["gemma3-gqa", "llama-gqa"])
+def test_memit_writes_through_gemmas_post_mlp_norm(arch_name, tokenizer):
+    """Gemma normalises the MLP's output before the residual gets it: the output projection's
+    change MEMIT writes must make the norm give the wanted residual change (any the norm can
+    give), not add the change before the norm. Elsewhere the change is the residual change."""
+    import importlib
+
+    from tiny import tiny_hf_model
+
+    from mechscope import HookedModel
+    from mechscope.editing.context import at_subject
+
+    memit = importlib.import_module("mechscope.editing.memit")
+    model = HookedModel(tiny_hf_model(arch_name), tokenizer, name=arch_name)
+    bare = [("located in city of eiffel tower", 0, "eiffel tower"), ("the cat sat on the mat", 0, "cat")]
+    adapter = model.adapter
+    with torch.no_grad():
+        before = adapter.in_block(1, adapter.mlp_out_proj_path)(at_subject(model, "blocks.1.mlp.hook_post", bare))
+        reachable = before + torch.randn(before.shape, generator=torch.Generator().manual_seed(0)) * before.norm() / 4
+        if "ln2_post" in adapter.norm_paths:
+            norm = adapter.norm(1, "ln2_post")
+            spread = norm(reachable) - norm(before)
+            change = memit._output_change(model, 1, bare, spread)
+            torch.testing.assert_close(norm(before + change), norm(reachable), rtol=1e-3, atol=1e-4)
+            assert not torch.allclose(norm(before + spread), norm(reachable), rtol=1e-2, atol=1e-3)
+        else:
+            spread = reachable - before
+            assert torch.equal(memit._output_change(model, 1, bare, spread), spread)

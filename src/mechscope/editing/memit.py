@@ -15,6 +15,11 @@ layer by layer from the first, with the updates so far applied:
 * the update ``(λ C + K Kᵀ)⁻¹ K Rᵀ``, the least-squares change that writes R for K while
   keeping the outputs for the corpus' keys (second moment C, weight λ) in place.
 
+Gemma normalises the MLP's output before the residual receives it; there R is turned into
+the output projection's change that comes nearest (:func:`_output_change`).
+``edit.info["closed"]`` holds, per request, the share of ``‖z − h_L‖`` the edit closes on
+the bare prompt (1: the target is reached).
+
 Each layer's update has rank at most the number of requests. ``edit.info["written_share"]``
 holds, per layer and request, ``kᵀ (λ C + K Kᵀ)⁻¹ k``: the share of that layer's R the
 update writes for the request's own key (near 1: all of it; near 0: λ is large for this
@@ -91,20 +96,61 @@ def memit(model, requests: Sequence[EditRequest], *, config: MemitConfig = Memit
     bare = [(r.requested_rewrite.text, 0, r.requested_rewrite.subject) for r in requests]
     updates: list[LayerUpdate] = []
     written: list[list[float]] = []
+    start = at_subject(model, f"blocks.{last}.hook_resid_post", bare)
     for i, layer in enumerate(layers):
         with edited(model, updates):
             keys = _mean_keys(model, layer, requests, templates)
             missing = targets - at_subject(model, f"blocks.{last}.hook_resid_post", bare)
-        spread = missing / (len(layers) - i)
+            spread = missing / (len(layers) - i)
+            right = _output_change(model, layer, bare, spread)
         left = _solve(stats[layer].matrix, keys, config.update_weight)
         written.append(torch.diagonal(keys.float() @ left.float()).tolist())
-        updates.append(LayerUpdate(layer=layer, left=left.to(model.dtype), right=spread.detach().to(model.dtype)))
+        updates.append(LayerUpdate(layer=layer, left=left.to(model.dtype), right=right.detach().to(model.dtype)))
+    with edited(model, updates):
+        reached = at_subject(model, f"blocks.{last}.hook_resid_post", bare)
+    closed = 1 - (targets - reached).float().norm(dim=-1) / (targets - start).float().norm(dim=-1).clamp_min(1e-12)
     info = {"layers": list(layers), "covariance_tokens": stats[last].n_tokens,
             "losses": [list(v.losses) for v in values], "target_prob": [v.target_prob for v in values],
-            "written_share": written,
+            "written_share": written, "closed": closed.tolist(),
             "seconds": time.perf_counter() - started}
     return Edit(method="memit", updates=tuple(updates), requests=requests, model=model.name, model_hash=digest,
                 info=info)
+
+
+def _output_change(model, layer: int, bare, spread: torch.Tensor, *, steps: int = 300) -> torch.Tensor:
+    """The change of the MLP output projection's output, at each bare prompt's subject token,
+    that adds ``spread`` to the residual stream.
+
+    Where the projection's output joins the residual as it is, that is ``spread`` itself.
+    Gemma normalises it first (``post_feedforward_layernorm``), so what the branch adds has
+    a fixed size, and no output at all may give ``y + spread``: the change is the one whose
+    normalised output comes nearest (up to ``steps`` L-BFGS iterations from the present output ``x``; the
+    norm's ``1 + w`` is near 0 in some dimensions, so dividing by it is no inverse). The next
+    layer's R is measured after this update, so later layers make up what is left.
+    """
+    adapter = model.adapter
+    if "ln2_post" not in adapter.norm_paths:
+        return spread
+    norm = adapter.norm(layer, "ln2_post")
+    with torch.no_grad():
+        x = adapter.in_block(layer, adapter.mlp_out_proj_path)(at_subject(model, f"blocks.{layer}.mlp.hook_post", bare))
+        x = x.float()
+        wanted = norm(x).float() + spread.float()
+    weight, eps = adapter.norm_weight(norm).detach().float(), adapter.norm_eps(norm)
+    out = x.clone().requires_grad_(True)
+    optimizer = torch.optim.LBFGS([out], max_iter=steps, tolerance_grad=1e-9, tolerance_change=1e-12,
+                                  line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        given = weight * out * torch.rsqrt(out.pow(2).mean(-1, keepdim=True) + eps)
+        loss = (given - wanted).pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    return (out.detach() - x).to(spread.dtype)
 
 
 def _mean_keys(model, layer: int, requests, templates) -> torch.Tensor:
