@@ -5,6 +5,7 @@
     python benchmarks/editing.py --quick                  # 8 requests, short generations
     python benchmarks/editing.py --methods rome --no-generation
     python benchmarks/editing.py --methods rome --no-generation --start 16 -n 32 --entity-weight 0
+    python benchmarks/editing.py --methods rome --tag rome    # ROME alone, beside the other rows
 
 Requests come from the built-in facts the model knows (:func:`mechscope.facts.make_requests`,
 seed 0). ROME and FT-L edit one request at a time, MEMIT edits all of them at once. The
@@ -13,8 +14,8 @@ edit layer is the traced one (:func:`mechscope.editing.choose_edit_layer`) unles
 printed). ROME mixes in sentences naming entities (its default), here only facts about
 subjects that no request edits or checks as a neighbour, so that C holds none of them.
 Prints the table (ES, PS, NS, S, fluency, consistency, seconds per edit) and writes
-``benchmarks/results/editing_<model>[_quick | _<first>-<end>][_w<entity weight>].json`` and
-``.png`` (the range when not the first 100 requests, the weight when not ROME's default).
+``benchmarks/results/editing_<model>[_quick | _<first>-<end>][_w<entity weight>][_<tag>].json``
+and ``.png`` (the range when not the first 100 requests, the weight when not ROME's default).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def main() -> None:
                         help="ROME's share of C from entity sentences (0: the corpus alone)")
     parser.add_argument("--no-generation", action="store_true")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--tag", default="", help="appended to the output name (a run of some methods only)")
     args = parser.parse_args()
     n = 8 if args.quick else args.n
     config = EvalConfig(generation=not args.no_generation, max_new_tokens=20 if args.quick else 60)
@@ -78,6 +80,8 @@ def main() -> None:
         stem += f"_{args.start}-{args.start + n}"
     if args.entity_weight != RomeConfig().covariance.entity_weight:
         stem += f"_w{args.entity_weight:g}"
+    if args.tag:
+        stem += f"_{args.tag}"
     subject_of = {f.prompt: f.subject for f in known.facts}
     involved = {r.requested_rewrite.subject for r in requests} | {
         subject_of[p] for r in requests for p in r.neighborhood_prompts}
