@@ -124,9 +124,10 @@ def _output_change(model, layer: int, bare, spread: torch.Tensor, *, steps: int 
     Where the projection's output joins the residual as it is, that is ``spread`` itself.
     Gemma normalises it first (``post_feedforward_layernorm``), so what the branch adds has
     a fixed size, and no output at all may give ``y + spread``: the change is the one whose
-    normalised output comes nearest (up to ``steps`` L-BFGS iterations from the present output ``x``; the
-    norm's ``1 + w`` is near 0 in some dimensions, so dividing by it is no inverse). The next
-    layer's R is measured after this update, so later layers make up what is left.
+    normalised output comes nearest (up to ``steps`` L-BFGS iterations from the present
+    output ``x``; the norm's ``1 + w`` is near 0 in some dimensions, so dividing by it is no
+    inverse). The next layer's R is measured after this update, so later layers make up
+    what is left.
     """
     adapter = model.adapter
     if "ln2_post" not in adapter.norm_paths:
