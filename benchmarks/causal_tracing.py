@@ -15,7 +15,7 @@ the subjects' embedding std, 10 samples, window 10, hidden / mlp / attn):
 * floating-point operations of both, counted by ``torch.utils.flop_counter`` (matrix
   products and attention): the fast path's by running it under the counter, the
   reference's as one counted forward times its number of forwards (every forward has the
-  same shape; restoring a state costs no products). Their ratio is what an exact method
+  same shape; restoring a state costs no products). Their ratio is what the fast path
   saves in arithmetic; a time ratio above it comes from running bigger batches.
 
 Sides alternate per fact. On a shared machine wall times are upper bounds; the ratio is
