@@ -35,8 +35,9 @@ def main() -> None:
             raise SystemExit(f"{name} differs from {args.runs[0]} in {', '.join(differ)}: "
                              f"{[run.get(k) for k in differ]} vs {[runs[0].get(k) for k in differ]}; "
                              f"merge only runs on the same requests")
-    rows = [EditEvaluation(**{k: v for k, v in row.items() if k != "type"}, cases=())
-            for run in runs for row in run["rows"]]
+    # (NaN scores, as without generation, are written as text)
+    rows = [EditEvaluation(**{k: float(v) if v in ("nan", None) else v for k, v in row.items() if k != "type"},
+                           cases=()) for run in runs for row in run["rows"]]
     table = EvaluationTable(rows=tuple(rows))
     (RESULTS / f"{args.out}.md").write_text(table.markdown() + "\n")
     table.plot().savefig(RESULTS / f"{args.out}.png", dpi=110)
