@@ -96,11 +96,13 @@ def memit(model, requests: Sequence[EditRequest], *, config: MemitConfig = Memit
     bare = [(r.requested_rewrite.text, 0, r.requested_rewrite.subject) for r in requests]
     updates: list[LayerUpdate] = []
     written: list[list[float]] = []
-    start = at_subject(model, f"blocks.{last}.hook_resid_post", bare)
+    start = None  # h_L before any update: the first layer's reading
     for i, layer in enumerate(layers):
         with edited(model, updates):
             keys = _mean_keys(model, layer, requests, templates)
-            missing = targets - at_subject(model, f"blocks.{last}.hook_resid_post", bare)
+            now = at_subject(model, f"blocks.{last}.hook_resid_post", bare)
+            start = now if start is None else start
+            missing = targets - now
             spread = missing / (len(layers) - i)
             right = _output_change(model, layer, bare, spread)
         left = _solve(stats[layer].matrix, keys, config.update_weight)
