@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
+from tqdm.auto import tqdm
 
 from mechscope.editing.context import at_subject, context_templates, subject_keys, with_prefixes
 from mechscope.editing.covariance import CovarianceConfig, key_covariances
@@ -91,13 +92,14 @@ def memit(model, requests: Sequence[EditRequest], *, config: MemitConfig = Memit
     templates = context_templates(model)
     last = layers[-1]
     values = [optimize_value(model, r.requested_rewrite, layer=last, site="resid", templates=templates,
-                             config=config.value) for r in requests]
+                             config=config.value)
+              for r in tqdm(requests, desc=f"MEMIT targets at layer {last}", disable=not progress, leave=False)]
     targets = torch.stack([v.target for v in values])
     bare = [(r.requested_rewrite.text, 0, r.requested_rewrite.subject) for r in requests]
     updates: list[LayerUpdate] = []
     written: list[list[float]] = []
     start = None  # h_L before any update: the first layer's reading
-    for i, layer in enumerate(layers):
+    for i, layer in enumerate(tqdm(layers, desc="MEMIT layer updates", disable=not progress, leave=False)):
         with edited(model, updates):
             keys = _mean_keys(model, layer, requests, templates)
             now = at_subject(model, f"blocks.{last}.hook_resid_post", bare)
