@@ -114,14 +114,15 @@ def test_memit_writes_through_gemmas_post_mlp_norm(arch_name, tokenizer):
     bare = [("located in city of eiffel tower", 0, "eiffel tower"), ("the cat sat on the mat", 0, "cat")]
     adapter = model.adapter
     with torch.no_grad():
-        before = adapter.in_block(1, adapter.mlp_out_proj_path)(at_subject(model, "blocks.1.mlp.hook_post", bare))
+        projected = at_subject(model, "blocks.1.mlp.hook_post", bare)
+        before = adapter.in_block(1, adapter.mlp_out_proj_path)(projected)
         reachable = before + torch.randn(before.shape, generator=torch.Generator().manual_seed(0)) * before.norm() / 4
         if "ln2_post" in adapter.norm_paths:
             norm = adapter.norm(1, "ln2_post")
             spread = norm(reachable) - norm(before)
-            change = memit._output_change(model, 1, bare, spread)
+            change = memit._output_change(model, 1, projected, spread)
             torch.testing.assert_close(norm(before + change), norm(reachable), rtol=1e-3, atol=1e-4)
             assert not torch.allclose(norm(before + spread), norm(reachable), rtol=1e-2, atol=1e-3)
         else:
             spread = reachable - before
-            assert torch.equal(memit._output_change(model, 1, bare, spread), spread)
+            assert torch.equal(memit._output_change(model, 1, projected, spread), spread)

@@ -59,12 +59,17 @@ def subject_last(model, text: str, offset: int, subject: str) -> int:
 @torch.no_grad()
 def at_subject(model, name: str, items: Sequence[tuple[str, int, str]]) -> Float[Tensor, "item ..."]:
     """Hook point ``name`` at the subject's last token of each (text, prompt offset, subject)."""
+    (found,) = at_subject_points(model, [name], items)
+    return found
+
+
+def at_subject_points(model, names: Sequence[str], items: Sequence[tuple[str, int, str]]) -> list[Tensor]:
+    """Several hook points at each subject's last token, read in one forward pass."""
     texts = [text for text, _, _ in items]
     positions = torch.tensor([subject_last(model, text, offset, subject) for text, offset, subject in items])
     rows = torch.arange(len(texts))
-    # The model runs no further than ``name``'s layer (ROME and MEMIT read early MLPs).
-    (found,) = read_points(model, [name], texts, lambda act: act[rows.to(act.device), positions.to(act.device)])
-    return found
+    # The model runs no further than the deepest name's layer (ROME and MEMIT read early MLPs).
+    return list(read_points(model, list(names), texts, lambda act: act[rows.to(act.device), positions.to(act.device)]))
 
 
 def subject_keys(model, layer: int, items: Sequence[tuple[str, int, str]]) -> Float[Tensor, "item d_mlp"]:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from mechscope.editing.context import at_subject, context_templates, subject_keys, with_prefixes
+from mechscope.editing.context import at_subject, at_subject_points, context_templates, subject_keys, with_prefixes
 from mechscope.editing.covariance import CovarianceConfig, key_covariances
 from mechscope.editing.edit import Edit, LayerUpdate, check_requests, edited
 from mechscope.editing.layer import resolve_layer
@@ -102,11 +102,12 @@ def memit(model, requests: Sequence[EditRequest], *, config: MemitConfig = Memit
     for i, layer in enumerate(tqdm(layers, desc="MEMIT layer updates", disable=not progress, leave=False)):
         with edited(model, updates):
             keys = _mean_keys(model, layer, requests, templates)
-            now = at_subject(model, f"blocks.{last}.hook_resid_post", bare)
+            now, projected = at_subject_points(
+                model, [f"blocks.{last}.hook_resid_post", f"blocks.{layer}.mlp.hook_post"], bare)
             start = now if start is None else start
             missing = targets - now
             spread = missing / (len(layers) - i)
-            right = _output_change(model, layer, bare, spread)
+            right = _output_change(model, layer, projected, spread)
         left = _solve(stats[layer].matrix, keys, config.update_weight)
         written.append(torch.diagonal(keys.float() @ left.float()).tolist())
         updates.append(LayerUpdate(layer=layer, left=left.to(model.dtype), right=right.detach().to(model.dtype)))
@@ -121,9 +122,10 @@ def memit(model, requests: Sequence[EditRequest], *, config: MemitConfig = Memit
                 info=info)
 
 
-def _output_change(model, layer: int, bare, spread: torch.Tensor, *, steps: int = 300) -> torch.Tensor:
-    """The change of the MLP output projection's output, at each bare prompt's subject token,
-    that adds ``spread`` to the residual stream.
+def _output_change(model, layer: int, projected: torch.Tensor, spread: torch.Tensor, *,
+                   steps: int = 300) -> torch.Tensor:
+    """The change of the MLP output projection's output, at each bare prompt's subject token
+    (``projected``: the projection's input there), that adds ``spread`` to the residual stream.
 
     Where the projection's output joins the residual as it is, that is ``spread`` itself.
     Gemma normalises it first (``post_feedforward_layernorm``), so what the branch adds has
@@ -138,7 +140,7 @@ def _output_change(model, layer: int, bare, spread: torch.Tensor, *, steps: int 
         return spread
     norm = adapter.norm(layer, "ln2_post")
     with torch.no_grad():
-        x = adapter.in_block(layer, adapter.mlp_out_proj_path)(at_subject(model, f"blocks.{layer}.mlp.hook_post", bare))
+        x = adapter.in_block(layer, adapter.mlp_out_proj_path)(projected)
         x = x.float()
         wanted = norm(x).float() + spread.float()
     weight, eps = adapter.norm_weight(norm).detach().float(), adapter.norm_eps(norm)
